@@ -1,0 +1,1 @@
+"""Analysis over evidence frames: IAM decisions, role history, observed delivery, diagnosis, timeline."""

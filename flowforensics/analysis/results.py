@@ -1,0 +1,109 @@
+"""The diagnosis of one flow log, shaped exactly as the ``diagnose --json`` contract of DESIGN.md."""
+
+from __future__ import annotations
+
+import html
+import json
+from dataclasses import asdict, dataclass, field
+from typing import Any
+
+STATUSES = ("FAILED", "SUCCESS", "DELETED", "UNKNOWN")
+CONFIDENCES = ("confirmed", "likely", "possible")
+VERDICTS = ("confirmed", "ruled_out", "inconclusive")
+
+
+@dataclass
+class EventRef:
+    """A CloudTrail event named as trigger or recovery."""
+
+    event_id: str
+    event_name: str
+    event_time: str  # ISO-8601 UTC
+    actor: str | None
+
+
+@dataclass
+class Recovery(EventRef):
+    """The event that restored delivery, and how long delivery took to come back after it."""
+
+    delivery_resumed: str | None = None
+    lag_seconds: float | None = None
+
+
+@dataclass
+class Finding:
+    """One hypothesis of the differential diagnosis, with its verdict and the evidence for it."""
+
+    code: str
+    verdict: str  # confirmed | ruled_out | inconclusive
+    summary: str
+    evidence: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Remediation:
+    """The proven fix: documents to put in place and the AWS CLI commands that do it."""
+
+    permissions_policy: dict[str, Any] = field(default_factory=dict)
+    trust_policy: dict[str, Any] = field(default_factory=dict)
+    commands: list[str] = field(default_factory=list)
+
+
+@dataclass
+class FlowLogDiagnosis:
+    """The diagnosis of one flow log (one entry of ``flow_logs`` in the contract)."""
+
+    flow_log_id: str
+    region: str | None
+    account_id: str | None
+    role_arn: str | None
+    log_group: str | None
+    status: str
+    root_cause: str
+    confidence: str
+    failure_started: str | None
+    trigger: EventRef | None
+    recovery: Recovery | None
+    findings: list[Finding] = field(default_factory=list)
+    remediation: Remediation = field(default_factory=Remediation)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The contract's JSON object for this flow log."""
+        return asdict(self)
+
+    def _repr_html_(self) -> str:
+        esc = html.escape
+        rows = "".join(
+            f"<tr><td>{esc(f.code)}</td><td>{esc(f.verdict)}</td><td>{esc(f.summary)}</td>"
+            f"<td>{esc(', '.join(f.evidence))}</td></tr>"
+            for f in self.findings
+        )
+        trigger = (
+            f"{esc(self.trigger.event_name)} at {esc(self.trigger.event_time)} by {esc(self.trigger.actor or 'unknown')}"
+            if self.trigger
+            else "none"
+        )
+        return (
+            f"<div class='ff-diagnosis'><h4>{esc(self.flow_log_id)}: {esc(self.root_cause)} "
+            f"({esc(self.confidence)})</h4><p>status {esc(self.status)}; failure started "
+            f"{esc(self.failure_started or 'n/a')}; trigger {trigger}</p>"
+            f"<table><tr><th>code</th><th>verdict</th><th>summary</th><th>evidence</th></tr>{rows}</table></div>"
+        )
+
+
+@dataclass
+class Diagnosis:
+    """The diagnosis of every flow log in an evidence folder."""
+
+    flow_logs: list[FlowLogDiagnosis] = field(default_factory=list)
+
+    def to_dict(self) -> dict[str, Any]:
+        """The whole ``diagnose --json`` document."""
+        return {"flow_logs": [entry.to_dict() for entry in self.flow_logs]}
+
+    def to_json(self) -> str:
+        """The ``diagnose --json`` document as text."""
+        return json.dumps(self.to_dict(), indent=2)
+
+    def _repr_html_(self) -> str:
+        return "".join(entry._repr_html_() for entry in self.flow_logs) or "<p>no flow logs in the evidence</p>"

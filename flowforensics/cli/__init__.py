@@ -1,0 +1,58 @@
+"""The ``flowforensics`` command: a table of subcommands, each a module with ``add_arguments`` and ``run``.
+
+Exit status (DESIGN.md): 0 done; 1 the evidence or the request is bad (one line on stderr naming the
+file and the reason); 2 usage. Bad input never shows a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+from flowforensics import __version__
+from flowforensics.errors import FlowForensicsError
+
+# subcommand -> (module under flowforensics.cli, one-line help)
+COMMANDS: dict[str, tuple[str, str]] = {
+    "demo": ("demo", "run the investigation on a bundled sample incident and write the report"),
+    "collect": ("collect", "read-only collection from AWS into an evidence folder"),
+    "diagnose": ("diagnose", "diagnose the flow logs in an evidence folder"),
+    "timeline": ("timeline", "everything that happened to a flow log, its role and its log group"),
+    "report": ("report", "run the investigation notebook and write the HTML report"),
+    "watch": ("watch", "after a fix: poll until delivery resumes, and measure the lag"),
+    "verify": ("verify", "re-check an evidence folder against its manifest hashes"),
+    "lab": ("lab", "open JupyterLab on the notebooks"),
+    "iam": ("iam", "offline IAM: would AWS allow this request?"),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """Build the argument parser, with every subcommand's own arguments."""
+    parser = argparse.ArgumentParser(prog="flowforensics", description=__doc__.splitlines()[0])
+    parser.add_argument("--version", action="version", version=f"flowforensics {__version__}")
+    subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for name, (module_name, summary) in COMMANDS.items():
+        module = importlib.import_module(f"flowforensics.cli.{module_name}")
+        sub = subparsers.add_parser(name, help=summary, description=summary)
+        module.add_arguments(sub)
+        sub.set_defaults(_run=module.run)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; return the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args._run(args) or 0)
+    except FlowForensicsError as exc:
+        print(f"flowforensics: {exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("flowforensics: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,120 @@
+"""Scalar values as AWS writes them: times in any of its formats, policy documents in any encoding."""
+
+from __future__ import annotations
+
+import json
+import re
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import unquote, unquote_plus
+
+# Epoch numbers above this are milliseconds: as seconds they would lie past the year 5000.
+_EPOCH_MS_THRESHOLD = 1e11
+# Formats AWS and its exporters write besides ISO 8601: IAM responseElements ("Jul 10, 2023
+# 12:09:21 PM") and SIEM exports ("2023-07-10 12:09:21.000000000", nanoseconds).
+_OTHER_FORMATS = ("%b %d, %Y %I:%M:%S %p", "%Y-%m-%d %H:%M:%S.%f", "%Y-%m-%d %H:%M:%S")
+_NANOS = re.compile(r"(\.\d{6})\d+")
+
+
+def parse_time(value: Any) -> datetime | None:
+    """Parse one AWS time into an aware UTC datetime.
+
+    Parameters
+    ----------
+    value : str, int, float, datetime or None
+        ISO 8601 with any offset (or none, taken as UTC), epoch seconds or epoch milliseconds
+        (as numbers or digit strings), ``Jul 10, 2023 12:09:21 PM`` or
+        ``2023-07-10 12:09:21.000000000``.
+
+    Returns
+    -------
+    datetime or None
+        ``None`` for ``None``, an empty string, or a value that is not a time.
+    """
+    if value is None or isinstance(value, bool):
+        return None
+    if isinstance(value, datetime):
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+    if isinstance(value, (int, float)):
+        return _from_epoch(float(value))
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if not text:
+        return None
+    if re.fullmatch(r"-?\d+(\.\d+)?", text):
+        return _from_epoch(float(text))
+    text = _NANOS.sub(r"\1", text)
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        parsed = None
+        for fmt in _OTHER_FORMATS:
+            try:
+                parsed = datetime.strptime(text, fmt)
+                break
+            except ValueError:
+                continue
+        if parsed is None:
+            return None
+    return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
+
+
+def _from_epoch(number: float) -> datetime | None:
+    seconds = number / 1000.0 if abs(number) >= _EPOCH_MS_THRESHOLD else number
+    try:
+        return datetime.fromtimestamp(seconds, tz=UTC)
+    except (OverflowError, OSError, ValueError):
+        return None
+
+
+def parse_document(value: Any) -> dict[str, Any] | None:
+    """Parse a policy document given as an object, a JSON string or a URL-encoded JSON string.
+
+    Parameters
+    ----------
+    value : dict, str or None
+        The document as the API, the CLI or CloudTrail gave it.
+
+    Returns
+    -------
+    dict or None
+        The document as an object; ``None`` when ``value`` is empty.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is a string that is not a JSON object in any of these encodings.
+    """
+    if value is None or value == "":
+        return None
+    if isinstance(value, dict):
+        return value
+    if not isinstance(value, str):
+        raise ValueError(f"a policy document must be an object or a string, not {type(value).__name__}")
+    for decode in (str, unquote, unquote_plus):
+        try:
+            document = json.loads(decode(value))
+        except ValueError:
+            continue
+        if isinstance(document, dict):
+            return document
+    raise ValueError("the policy document is not a JSON object, plain or URL-encoded")
+
+
+def iso(value: datetime | None) -> str | None:
+    """Format an aware datetime as ISO 8601 UTC with a ``Z`` (the contract's format), or ``None``."""
+    if value is None:
+        return None
+    try:
+        import pandas as pd
+
+        if pd.isna(value):
+            return None
+    except (TypeError, ValueError):
+        pass
+    moment = value.astimezone(UTC)
+    text = moment.strftime("%Y-%m-%dT%H:%M:%S")
+    if moment.microsecond:
+        text += f".{moment.microsecond:06d}".rstrip("0")
+    return text + "Z"

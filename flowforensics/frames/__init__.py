@@ -1,0 +1,1 @@
+"""Typed pandas frames built from evidence; :mod:`flowforensics.frames.schema` defines them all."""

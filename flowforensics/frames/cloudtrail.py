@@ -1,0 +1,167 @@
+"""CloudTrail records from every source (lookup-events, S3 log files, exports) into the ``events`` frame."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowforensics.evidence.reader import Document, LoadProblem
+from flowforensics.evidence.shapes import is_cloudtrail_record
+from flowforensics.evidence.values import parse_time
+from flowforensics.frames.schema import frame
+
+
+@dataclass
+class EventCounters:
+    """What reading CloudTrail kept, merged and set aside (like flowlogs-reader's skip counters)."""
+
+    read: int = 0
+    duplicates: int = 0
+    without_time: int = 0
+    without_id: int = 0
+    id_collisions: int = 0
+    unreadable: int = 0
+    notes: list[LoadProblem] = field(default_factory=list)
+
+
+def _records(document: Document, counters: EventCounters) -> Iterator[dict[str, Any]]:
+    content = document.content
+    if document.kind == "lookup_events":
+        for item in content.get("Events") or []:
+            raw = item.get("CloudTrailEvent") if isinstance(item, dict) else None
+            try:
+                record = json.loads(raw) if isinstance(raw, str) else raw
+            except ValueError:
+                record = None
+            if not is_cloudtrail_record(record):
+                counters.unreadable += 1
+                continue
+            yield record
+    else:
+        records = content.get("Records") if isinstance(content, dict) and "Records" in content else content
+        if isinstance(records, dict):
+            records = [records]
+        for record in records or []:
+            if not is_cloudtrail_record(record):
+                counters.unreadable += 1
+                continue
+            yield record
+
+
+def _canonical(record: dict[str, Any]) -> str:
+    return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _json_field(value: Any) -> Any:
+    # Some exporters write requestParameters/responseElements as JSON strings.
+    if isinstance(value, str) and value[:1] in "{[":
+        try:
+            return json.loads(value)
+        except ValueError:
+            return value
+    return value
+
+
+def actor_of(identity: Any) -> tuple[str | None, str | None, str | None]:
+    """Who acted, from ``userIdentity``: (actor, actor type, session issuer ARN).
+
+    The actor is the identity's ARN; for a service acting on its own, the service
+    (``invokedBy``); failing both, the principal id or user name.
+    """
+    if not isinstance(identity, dict):
+        return None, None, None
+    issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
+    actor = identity.get("arn") or identity.get("invokedBy") or identity.get("principalId") or identity.get("userName")
+    return actor, identity.get("type"), issuer
+
+
+def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, Any]:
+    actor, actor_type, issuer = actor_of(record.get("userIdentity"))
+    read_only = record.get("readOnly")
+    if isinstance(read_only, str):
+        read_only = read_only.lower() == "true"
+    return {
+        "event_id": event_id,
+        "event_time": parse_time(record.get("eventTime")),
+        "event_source": record.get("eventSource"),
+        "event_name": record.get("eventName"),
+        "region": record.get("awsRegion"),
+        "account_id": record.get("recipientAccountId") or (record.get("userIdentity") or {}).get("accountId"),
+        "actor": actor,
+        "actor_type": actor_type,
+        "session_issuer": issuer,
+        "source_ip": record.get("sourceIPAddress"),
+        "user_agent": record.get("userAgent"),
+        "error_code": record.get("errorCode"),
+        "error_message": record.get("errorMessage"),
+        "read_only": read_only if isinstance(read_only, bool) else None,
+        "request": _json_field(record.get("requestParameters")),
+        "response": _json_field(record.get("responseElements")),
+        "resources": record.get("resources"),
+        "record": record,
+        "source_file": source_file,
+    }
+
+
+def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
+    """Build the ``events`` frame: one row per event, deduplicated across every source.
+
+    A record seen again with the same ``eventID`` and the same content is the same event (from
+    lookup-events and from S3, say) and is kept once. A different record under an ``eventID`` already
+    taken (test data reuses ids) is kept too, under ``ID#2``, ``ID#3``...: no record is lost, none
+    counted twice. A record without ``eventID`` gets one derived from its content.
+
+    Returns
+    -------
+    events : pandas.DataFrame
+        Sorted by time (records without a time last).
+    counters : EventCounters
+        What was merged or set aside, with one note per file where records lacked a time or an id.
+    """
+    counters = EventCounters()
+    seen: dict[str, list[str]] = {}  # eventID -> canonical forms kept under it
+    rows = []
+    for document in documents:
+        if document.kind not in ("lookup_events", "cloudtrail_log", "cloudtrail_records"):
+            continue
+        without_time = without_id = collisions = kept_here = 0
+        before = counters.unreadable
+        for record in _records(document, counters):
+            counters.read += 1
+            canonical = _canonical(record)
+            event_id = record.get("eventID")
+            if not event_id:
+                without_id += 1
+                event_id = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+            kept = seen.setdefault(str(event_id), [])
+            if canonical in kept:
+                counters.duplicates += 1
+                continue
+            kept.append(canonical)
+            unique_id = str(event_id) if len(kept) == 1 else f"{event_id}#{len(kept)}"
+            if len(kept) > 1:
+                collisions += 1
+            kept_here += 1
+            row = _row(record, unique_id, document.path)
+            if row["event_time"] is None:
+                without_time += 1
+            rows.append(row)
+        unreadable = counters.unreadable - before
+        for count, what in (
+            (without_time, "have no usable eventTime, missing or unreadable (kept, with no time)"),
+            (without_id, "have no eventID (kept, with an id derived from their content)"),
+            (collisions, "reuse an eventID already taken by a different record (kept as ID#N)"),
+        ):
+            if count:
+                counters.notes.append(LoadProblem(document.path, f"{count} of {kept_here} CloudTrail records {what}"))
+        if unreadable:
+            counters.notes.append(LoadProblem(document.path, f"{unreadable} entries are not CloudTrail records (skipped)"))
+        counters.without_time += without_time
+        counters.without_id += without_id
+        counters.id_collisions += collisions
+    events = frame("events", rows)
+    events = events.sort_values(["event_time", "event_id"], na_position="last", kind="stable").reset_index(drop=True)
+    return events, counters

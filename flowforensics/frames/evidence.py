@@ -1,0 +1,159 @@
+"""The :class:`Evidence` object: every frame of an evidence folder, and what could not be read."""
+
+from __future__ import annotations
+
+import html
+import os
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowforensics.errors import EvidenceError
+from flowforensics.evidence.reader import Document, LoadProblem, read_folder
+from flowforensics.frames.cloudtrail import EventCounters, events_frame
+from flowforensics.frames.reconstruct import flow_logs_from_events, roles_and_policies_from_events
+from flowforensics.frames.resources import BUILDERS
+from flowforensics.frames.schema import SCHEMAS, frame
+
+FRAME_NAMES = tuple(SCHEMAS)
+
+
+@dataclass
+class Evidence:
+    """An evidence folder loaded as typed frames.
+
+    Attributes
+    ----------
+    path : str
+        The folder or file loaded.
+    events, flow_logs, roles, policies, log_groups, log_streams, alarms, alarm_history, metrics, simulations
+        The frames of :mod:`flowforensics.frames.schema`.
+    problems : list of LoadProblem
+        Files that were not evidence or were broken, and records kept with a caveat.
+    manifest : dict or None
+        ``manifest.json`` when the folder was collected by flowforensics.
+    counters : EventCounters
+        CloudTrail records read, merged as duplicates, and set aside.
+    """
+
+    path: str
+    frames: dict[str, Any]
+    problems: list[LoadProblem] = field(default_factory=list)
+    manifest: dict[str, Any] | None = None
+    counters: EventCounters = field(default_factory=EventCounters)
+    files: list[tuple[str, str]] = field(default_factory=list)  # (path, kind) of every file read
+
+    def __getattr__(self, name: str) -> Any:
+        frames = self.__dict__.get("frames", {})
+        if name in frames:
+            return frames[name]
+        raise AttributeError(name)
+
+    @property
+    def gaps(self) -> list[dict[str, Any]]:
+        """APIs that collection could not read, with the error (from the manifest)."""
+        return list((self.manifest or {}).get("gaps") or [])
+
+    def summary(self) -> dict[str, int]:
+        """Rows per frame, and the number of problems."""
+        counts = {name: len(table) for name, table in self.frames.items()}
+        counts["problems"] = len(self.problems)
+        return counts
+
+    def _repr_html_(self) -> str:
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in self.summary().items())
+        problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in self.problems[:20])
+        more = f"<li>... and {len(self.problems) - 20} more</li>" if len(self.problems) > 20 else ""
+        return (
+            f"<div><b>Evidence</b> {html.escape(self.path)}<table>{rows}</table>"
+            + (f"<p>Not loaded or loaded with caveats:</p><ul>{problems}{more}</ul>" if problems else "")
+            + "</div>"
+        )
+
+
+def _build_rows(documents: list[Document], problems: list[LoadProblem], strict: bool) -> dict[str, list[dict[str, Any]]]:
+    rows: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_NAMES}
+    for document in documents:
+        builder = BUILDERS.get(document.kind)
+        if builder is None:
+            continue
+        try:
+            built = list(builder(document))
+        except (ValueError, TypeError, AttributeError, KeyError) as exc:
+            reason = f"recognised as {document.kind} but malformed: {exc}"
+            if strict:
+                raise EvidenceError(document.path, reason) from None
+            problems.append(LoadProblem(document.path, reason))
+            continue
+        for name, row in built:
+            rows[name].append(row)
+    return rows
+
+
+def _merge_flow_logs(described: Any, from_trail: Any) -> Any:
+    import pandas as pd
+
+    # Several observations of one flow log (collect, then watch): the last read is the newest.
+    described = described.drop_duplicates("flow_log_id", keep="last")
+    lifecycle = ["created_by", "create_event_id", "deleted", "deleted_by", "delete_event_id"]
+    if len(from_trail):
+        trail = from_trail.set_index("flow_log_id")
+        for column in lifecycle + ["created"]:
+            known = described["flow_log_id"].map(trail[column])
+            described[column] = described[column].where(described[column].notna(), known)
+        only_trail = from_trail[~from_trail["flow_log_id"].isin(described["flow_log_id"])]
+        described = pd.concat([described, only_trail], ignore_index=True) if len(described) else only_trail
+    return described.reset_index(drop=True)
+
+
+def _merge_missing(current: Any, from_trail: Any, key: list[str]) -> Any:
+    import pandas as pd
+
+    if not len(from_trail):
+        return current
+    if not len(current):
+        return from_trail
+    known = set(map(tuple, current[key].astype(object).itertuples(index=False)))
+    extra = from_trail[[tuple(row) not in known for row in from_trail[key].astype(object).itertuples(index=False)]]
+    return pd.concat([current, extra], ignore_index=True) if len(extra) else current
+
+
+def load_evidence(path: str | os.PathLike[str], *, strict: bool = False) -> Evidence:
+    """Load an evidence folder or file (see :func:`flowforensics.load`)."""
+    documents, problems, manifest = read_folder(path, strict=strict)
+    events, counters = events_frame(documents)
+    if strict and counters.notes:
+        raise EvidenceError(counters.notes[0].path, counters.notes[0].reason)
+    problems.extend(counters.notes)
+    rows = _build_rows(documents, problems, strict)
+    frames = {name: frame(name, rows[name]) for name in FRAME_NAMES if name != "events"}
+    frames["events"] = events
+    frames["flow_logs"] = _merge_flow_logs(frames["flow_logs"], flow_logs_from_events(events))
+    trail_roles, trail_policies = roles_and_policies_from_events(events)
+    frames["roles"] = _merge_missing(frames["roles"].drop_duplicates("arn", keep="last"), trail_roles, ["role_name"])
+    frames["policies"] = _merge_missing(frames["policies"], trail_policies, ["policy_type", "policy_name", "role_name", "policy_arn", "version_id"])
+    frames["log_groups"] = frames["log_groups"].drop_duplicates(["region", "log_group"], keep="last").reset_index(drop=True)
+    ordered = {name: frames[name] for name in FRAME_NAMES}
+    return Evidence(
+        path=os.fspath(path),
+        frames=ordered,
+        problems=problems,
+        manifest=manifest,
+        counters=counters,
+        files=[(d.path, d.kind) for d in documents],
+    )
+
+
+def require_evidence(evidence: Evidence) -> Evidence:
+    """Return ``evidence`` if anything in it was recognised; else raise the reason, for the CLI.
+
+    Raises
+    ------
+    EvidenceError
+        Naming the first unreadable file and why, or the path when it held no file at all.
+    """
+    if evidence.files:
+        return evidence
+    if evidence.problems:
+        first = evidence.problems[0]
+        raise EvidenceError(first.path, first.reason)
+    raise EvidenceError(evidence.path, "no evidence: no file of AWS output found")

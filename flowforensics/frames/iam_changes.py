@@ -1,0 +1,258 @@
+"""What each IAM CloudTrail event does to a role and its policies, as a table of state changes.
+
+The same table reconstructs the ``roles`` and ``policies`` frames from CloudTrail alone and replays a
+role's history for the diagnosis. Only successful events (no ``errorCode``) change anything.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowforensics.evidence.values import parse_document, parse_time
+
+
+class _Unknown:
+    """A document the evidence does not show (a hole in the history): never guessed."""
+
+    _instance: _Unknown | None = None
+
+    def __new__(cls) -> _Unknown:
+        if cls._instance is None:
+            cls._instance = super().__new__(cls)
+        return cls._instance
+
+    def __repr__(self) -> str:
+        return "UNKNOWN"
+
+    def __deepcopy__(self, memo: dict[int, Any]) -> _Unknown:
+        return self
+
+
+UNKNOWN: Any = _Unknown()
+
+
+@dataclass
+class RoleState:
+    """A role as IAM would show it at one moment. ``UNKNOWN`` marks what the evidence cannot tell."""
+
+    role_name: str
+    exists: bool = True
+    role_id: str | None = None
+    arn: str | None = None
+    created: Any = None
+    trust_policy: Any = UNKNOWN
+    inline_policies: dict[str, Any] = field(default_factory=dict)
+    attached_policy_arns: list[str] = field(default_factory=list)
+    permissions_boundary_arn: str | None = None
+
+
+@dataclass
+class ManagedPolicyState:
+    """A customer-managed policy: its versions' documents and which one is the default."""
+
+    arn: str
+    name: str | None = None
+    versions: dict[str, Any] = field(default_factory=dict)
+    default_version: str | None = None
+    exists: bool = True
+
+    @property
+    def document(self) -> Any:
+        """The default version's document, ``UNKNOWN`` when the evidence lacks it."""
+        return self.versions.get(self.default_version, UNKNOWN) if self.default_version else UNKNOWN
+
+
+@dataclass
+class IamState:
+    """Roles and managed policies of one account, changed event by event."""
+
+    roles: dict[str, RoleState] = field(default_factory=dict)
+    managed: dict[str, ManagedPolicyState] = field(default_factory=dict)
+
+    def copy(self) -> IamState:
+        """A deep copy, for snapshots of the history."""
+        return copy.deepcopy(self)
+
+    def role(self, name: str) -> RoleState:
+        """The role named ``name``, created as an unknown-state role on first mention."""
+        return self.roles.setdefault(name, RoleState(role_name=name))
+
+    def policy(self, arn: str) -> ManagedPolicyState:
+        """The managed policy ``arn``, created on first mention."""
+        return self.managed.setdefault(arn, ManagedPolicyState(arn=arn))
+
+    def apply(self, event_name: str, request: Any, response: Any, event_time: Any = None) -> str | None:
+        """Apply one successful IAM event.
+
+        Returns
+        -------
+        str or None
+            The role name the event changed, ``"policy:ARN"`` for a managed-policy change, or ``None``
+            when the event is not an IAM change this table knows.
+        """
+        handler = CHANGES.get(event_name)
+        if handler is None or not isinstance(request, dict):
+            return None
+        return handler(self, request, response if isinstance(response, dict) else {}, event_time)
+
+
+def _document(value: Any) -> Any:
+    try:
+        return parse_document(value) if value not in (None, "") else UNKNOWN
+    except ValueError:
+        return UNKNOWN
+
+
+def _create_role(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    made = resp.get("role") or {}
+    name = req.get("roleName") or made.get("roleName")
+    role = RoleState(
+        role_name=name,
+        role_id=made.get("roleId"),
+        arn=made.get("arn"),
+        created=parse_time(made.get("createDate")) or when,
+        trust_policy=_document(req.get("assumeRolePolicyDocument") or made.get("assumeRolePolicyDocument")),
+        permissions_boundary_arn=req.get("permissionsBoundary"),
+    )
+    state.roles[name] = role
+    return name
+
+
+def _delete_role(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.exists = False
+    role.inline_policies.clear()
+    role.attached_policy_arns.clear()
+    role.permissions_boundary_arn = None
+    return role.role_name
+
+
+def _update_trust(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.trust_policy = _document(req.get("policyDocument"))
+    return role.role_name
+
+
+def _put_inline(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.inline_policies[req["policyName"]] = _document(req.get("policyDocument"))
+    return role.role_name
+
+
+def _delete_inline(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.inline_policies.pop(req["policyName"], None)
+    return role.role_name
+
+
+def _attach(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    if req["policyArn"] not in role.attached_policy_arns:
+        role.attached_policy_arns.append(req["policyArn"])
+    return role.role_name
+
+
+def _detach(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    if req["policyArn"] in role.attached_policy_arns:
+        role.attached_policy_arns.remove(req["policyArn"])
+    return role.role_name
+
+
+def _put_boundary(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.permissions_boundary_arn = req.get("permissionsBoundary")
+    return role.role_name
+
+
+def _delete_boundary(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.permissions_boundary_arn = None
+    return role.role_name
+
+
+def _create_policy(state: IamState, req: dict, resp: dict, when: Any) -> str | None:
+    made = resp.get("policy") or {}
+    arn = made.get("arn")
+    if not arn:
+        return None
+    version = made.get("defaultVersionId") or "v1"
+    state.managed[arn] = ManagedPolicyState(
+        arn=arn, name=req.get("policyName"), versions={version: _document(req.get("policyDocument"))}, default_version=version
+    )
+    return f"policy:{arn}"
+
+
+def _create_version(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    made = resp.get("policyVersion") or {}
+    version = made.get("versionId") or f"v{len(policy.versions) + 1}"
+    policy.versions[version] = _document(req.get("policyDocument"))
+    set_default = req.get("setAsDefault")
+    if made.get("isDefaultVersion") or set_default is True or str(set_default).lower() == "true":
+        policy.default_version = version
+    return f"policy:{policy.arn}"
+
+
+def _set_default(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.default_version = req.get("versionId")
+    return f"policy:{policy.arn}"
+
+
+def _delete_version(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.versions.pop(req.get("versionId"), None)
+    return f"policy:{policy.arn}"
+
+
+def _delete_policy(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.exists = False
+    return f"policy:{policy.arn}"
+
+
+# eventName -> how it changes the state (iam.amazonaws.com events only).
+CHANGES: dict[str, Callable[[IamState, dict, dict, Any], str | None]] = {
+    "CreateRole": _create_role,
+    "DeleteRole": _delete_role,
+    "UpdateAssumeRolePolicy": _update_trust,
+    "PutRolePolicy": _put_inline,
+    "DeleteRolePolicy": _delete_inline,
+    "AttachRolePolicy": _attach,
+    "DetachRolePolicy": _detach,
+    "PutRolePermissionsBoundary": _put_boundary,
+    "DeleteRolePermissionsBoundary": _delete_boundary,
+    "CreatePolicy": _create_policy,
+    "CreatePolicyVersion": _create_version,
+    "SetDefaultPolicyVersion": _set_default,
+    "DeletePolicyVersion": _delete_version,
+    "DeletePolicy": _delete_policy,
+}
+
+
+def replay(events: Any, state: IamState | None = None) -> IamState:
+    """Apply the successful IAM change events of an ``events`` frame, in time order.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        An ``events`` frame (or a slice of it), sorted by time.
+    state : IamState, optional
+        The state to start from (changed in place); a new empty one by default.
+
+    Returns
+    -------
+    IamState
+    """
+    state = state or IamState()
+    changes = events[(events["event_source"] == "iam.amazonaws.com") & events["error_code"].isna()]
+    for row in changes.itertuples(index=False):
+        try:
+            state.apply(row.event_name, row.request, row.response, row.event_time)
+        except (KeyError, TypeError):
+            continue  # a change without the role or policy it names cannot be placed
+    return state
