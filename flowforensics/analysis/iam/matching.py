@@ -1,0 +1,317 @@
+"""Matching of actions, resources and principals, with AWS's wildcard, case and policy-variable rules.
+
+- Action names are case-insensitive; ``*`` and ``?`` match any run of characters and one character.
+- Resource ARNs are case-sensitive and matched part by part: an ARN has six colon-separated parts
+  (``arn:partition:service:region:account:resource``) and a wildcard in one of the first five never
+  crosses a colon, while the resource part (which may itself hold colons, as in
+  ``log-group:NAME:log-stream:S``) is matched as a whole. ``ArnLike``/``ArnEquals`` use the same rule.
+- Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'default'}``, ``${*}``, ``${?}``,
+  ``${$}``) are replaced from the request context in policies of version ``2012-10-17``; a variable
+  whose key the request lacks, and has no default, makes that one value match nothing.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
+from functools import lru_cache
+from typing import Any
+
+ARN_PARTS = 6
+VARIABLE = re.compile(r"\$\{\s*([^}]*?)\s*\}")
+_DEFAULT = re.compile(r"^(?P<key>[^,]+?)\s*,\s*'(?P<default>[^']*)'$")
+# ${*}, ${?} and ${$} stand for the literal characters, not for wildcards.
+_ESCAPES = {"*": "\x00", "?": "\x01", "$": "$"}
+_LITERALS = {"\x00": "*", "\x01": "?"}
+
+
+_WILDCARDS = re.compile(r"([*?])")
+_UNMARK = str.maketrans(_LITERALS)
+
+
+def _glob_part(text: str, star: str, one: str) -> str:
+    """Translate one glob into a regular expression; escaped literals (``${*}``) stay literal."""
+    wildcards = {"*": star, "?": one}
+    return "".join(
+        wildcards.get(piece) or re.escape(piece.translate(_UNMARK)) for piece in _WILDCARDS.split(text) if piece
+    )
+
+
+@lru_cache(maxsize=8192)
+def glob_regex(pattern: str) -> str:
+    """A regular expression for ``pattern`` where ``*``/``?`` may match any character, colons included."""
+    return _glob_part(pattern, ".*", ".")
+
+
+@lru_cache(maxsize=8192)
+def arn_regex(pattern: str) -> str:
+    """A regular expression for an ARN pattern matched part by part (see the module docstring).
+
+    Wildcards in the parts before the last one the pattern has (at most the first five) stay
+    within their part; the last part is the tail, so ``arn:aws:logs:*`` still covers every log ARN.
+    """
+    parts = pattern.split(":", ARN_PARTS - 1)
+    head = [_glob_part(part, "[^:]*", "[^:]") for part in parts[:-1]]
+    return ":".join([*head, glob_regex(parts[-1])])
+
+
+@lru_cache(maxsize=8192)
+def compile_alternatives(regexes: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
+    """One compiled pattern matching any of ``regexes`` in full (shared by equal statements)."""
+    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
+    return re.compile("|".join(f"(?:{regex})" for regex in regexes) + r"\Z", flags)
+
+
+def has_wildcard(text: str) -> bool:
+    return "*" in text or "?" in text
+
+
+def has_variable(text: str) -> bool:
+    return "${" in text
+
+
+def substitute(text: str, context: Mapping[str, Any]) -> str | None:
+    """Replace the policy variables in ``text`` from ``context`` (keys in lower case).
+
+    Returns ``None`` when a variable names a key the request lacks (or holds several values) and
+    gives no default: AWS then matches nothing with this value. ``${*}`` and ``${?}`` come back as
+    private markers that :func:`glob_regex` turns into the literal characters.
+    """
+    missing = False
+
+    def replace(match: re.Match[str]) -> str:
+        nonlocal missing
+        body = match.group(1)
+        if body in _ESCAPES:
+            return _ESCAPES[body]
+        default = _DEFAULT.match(body)
+        key, fallback = (default.group("key").strip(), default.group("default")) if default else (body, None)
+        value = context.get(key.lower())
+        if isinstance(value, list):
+            value = value[0] if len(value) == 1 else None
+        if value is None:
+            if fallback is None:
+                missing = True
+                return ""
+            return fallback
+        return context_text(value)
+
+    result = VARIABLE.sub(replace, text)
+    return None if missing else result
+
+
+def unmark(text: str) -> str:
+    """Turn the markers :func:`substitute` leaves for ``${*}``/``${?}`` into the plain characters
+    (for operators that compare literally rather than as globs)."""
+    return text.translate(_UNMARK)
+
+
+def context_text(value: Any) -> str:
+    """A context value as the text AWS compares (booleans as ``true``/``false``)."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
+
+
+def as_list(value: Any) -> list[Any]:
+    """A policy element that may be one value or a list, as a list."""
+    if value is None:
+        return []
+    if isinstance(value, (list, tuple)):
+        return list(value)
+    return [value]
+
+
+@dataclass(frozen=True)
+class PatternSet:
+    """Compiled ``Action`` or ``Resource`` values of one statement.
+
+    ``exact`` holds values without wildcards or variables (lower-cased when case is ignored),
+    ``regex`` the wildcard values as one pattern, ``templates`` the values with policy variables,
+    compiled per request.
+    """
+
+    exact: frozenset[str]
+    regex: re.Pattern[str] | None
+    templates: tuple[str, ...]
+    ignore_case: bool
+    arn: bool
+    everything: bool
+
+    def matches(self, value: str, context: Mapping[str, Any]) -> bool:
+        if self.everything:
+            return True
+        probe = value.lower() if self.ignore_case else value
+        if probe in self.exact:
+            return True
+        if self.regex is not None and self.regex.match(value):
+            return True
+        for template in self.templates:
+            text = substitute(template, context)
+            if text is not None and _one_pattern(text, self.ignore_case, self.arn).match(value):
+                return True
+        return False
+
+
+@lru_cache(maxsize=8192)
+def _one_pattern(pattern: str, ignore_case: bool, arn: bool) -> re.Pattern[str]:
+    return compile_alternatives((arn_regex(pattern) if arn else glob_regex(pattern),), ignore_case)
+
+
+def compile_patterns(values: Iterable[Any], *, ignore_case: bool, arn: bool, variables: bool) -> PatternSet:
+    """Compile the values of an ``Action``/``NotAction`` (``arn=False``, ``ignore_case=True``) or
+    ``Resource``/``NotResource`` (``arn=True``) element."""
+    exact: set[str] = set()
+    regexes: list[str] = []
+    templates: list[str] = []
+    everything = False
+    for raw in values:
+        if not isinstance(raw, str):
+            raise ValueError(f"expected a string, got {raw!r}")
+        if raw == "*":
+            everything = True
+        elif variables and has_variable(raw):
+            templates.append(raw)
+        elif has_wildcard(raw):
+            regexes.append(arn_regex(raw) if arn else glob_regex(raw))
+        else:
+            exact.add(raw.lower() if ignore_case else raw)
+    regex = compile_alternatives(tuple(regexes), ignore_case) if regexes else None
+    return PatternSet(frozenset(exact), regex, tuple(templates), ignore_case, arn, everything)
+
+
+def arn_like(pattern: str, value: str) -> bool:
+    """``ArnLike``/``ArnEquals``: ``value`` matches the ARN ``pattern`` part by part, case-sensitively."""
+    return _one_pattern(pattern, False, True).match(value) is not None
+
+
+def string_like(pattern: str, value: str) -> bool:
+    """``StringLike``: a case-sensitive glob over the whole value."""
+    return _one_pattern(pattern, False, False).match(value) is not None
+
+
+_ACCOUNT = re.compile(r"^\d{12}$")
+_ARN = re.compile(r"^arn:(?P<partition>[^:]+):(?P<service>iam|sts)::(?P<account>\d{12}):(?P<resource>.+)$")
+
+
+@dataclass(frozen=True)
+class Principal:
+    """The principal of a request, as its ARN, service or ``*``, with what policies match it on.
+
+    ``kind`` is one of ``anonymous``, ``service``, ``root``, ``user``, ``role``, ``session``
+    (an assumed-role session), ``federated`` or ``other``.
+    """
+
+    text: str
+    kind: str
+    account: str | None = None
+    partition: str | None = None
+    role_arn_name: str | None = None  # for a session: the role's name, to match its role ARN
+
+    @property
+    def is_iam(self) -> bool:
+        """Whether an identity in an account (root, user, role or session) makes the request."""
+        return self.kind in {"root", "user", "role", "session"}
+
+
+_IAM_KINDS = {"root": "root", "user": "user", "role": "role", "assumed-role": "session",
+              "federated-user": "federated", "oidc-provider": "federated", "saml-provider": "federated"}
+
+
+@lru_cache(maxsize=4096)
+def parse_principal(text: str | None) -> Principal:
+    """Classify a request principal: ``*``, a service (``vpc-flow-logs.amazonaws.com``), an account
+    id, or an IAM/STS ARN."""
+    if text is None or text == "" or text == "*":
+        return Principal("*", "anonymous")
+    if _ACCOUNT.match(text):
+        return Principal(text, "root", account=text, partition="aws")
+    match = _ARN.match(text)
+    if match:
+        resource = match.group("resource")
+        head = resource.split("/", 1)[0]
+        kind = _IAM_KINDS.get(head, "other")
+        role_name = resource.split("/")[1] if kind == "session" and resource.count("/") >= 2 else None
+        return Principal(text, kind, match.group("account"), match.group("partition"), role_name)
+    if text.startswith("arn:"):
+        return Principal(text, "other")
+    return Principal(text, "service")
+
+
+@dataclass(frozen=True)
+class PrincipalSet:
+    """The compiled ``Principal`` or ``NotPrincipal`` element of a resource-based policy."""
+
+    everyone: bool
+    accounts: frozenset[tuple[str | None, str]]  # (partition or None for the short form, account id)
+    arns: frozenset[str]
+    roles: frozenset[tuple[str, str, str]]  # (partition, account, role name) of role ARNs
+    others: frozenset[str]  # Service, Federated and CanonicalUser values
+    services: frozenset[str]  # Service values, lower case (service names are case-insensitive)
+
+    def matches(self, principal: Principal) -> bool:
+        if self.everyone:
+            return True
+        if self.names_exactly(principal):
+            return True
+        if principal.is_iam and (
+            (None, principal.account) in self.accounts or (principal.partition, principal.account) in self.accounts
+        ):
+            return True
+        return principal.kind == "session" and (
+            (principal.partition, principal.account, principal.role_arn_name) in self.roles
+        )
+
+    def names_exactly(self, principal: Principal) -> bool:
+        """Whether this element names ``principal`` itself (or everyone), not its account or role."""
+        if self.everyone or principal.text in self.others or principal.text in self.arns:
+            return True
+        return principal.kind == "service" and principal.text.lower() in self.services
+
+    def names_account_only(self, principal: Principal) -> bool:
+        """Whether this element admits ``principal`` only through its account (``123…`` or ``…:root``),
+        which delegates the decision to the account's identity policies."""
+        if not principal.is_iam or self.everyone or principal.text in self.arns or principal.text in self.others:
+            return False
+        if principal.kind == "session" and (principal.partition, principal.account, principal.role_arn_name) in self.roles:
+            return False
+        return (None, principal.account) in self.accounts or (principal.partition, principal.account) in self.accounts
+
+
+def compile_principals(element: Any) -> PrincipalSet:
+    """Compile a ``Principal``/``NotPrincipal`` element: ``"*"`` or ``{"AWS"|"Service"|"Federated"|
+    "CanonicalUser": value or list}``; an ``AWS`` value is ``*``, an account id or an ARN."""
+    if element == "*":
+        return PrincipalSet(True, frozenset(), frozenset(), frozenset(), frozenset(), frozenset())
+    if not isinstance(element, Mapping):
+        raise ValueError(f"Principal must be \"*\" or an object, got {element!r}")
+    everyone = False
+    accounts: set[tuple[str | None, str]] = set()
+    arns: set[str] = set()
+    roles: set[tuple[str, str, str]] = set()
+    others: set[str] = set()
+    services: set[str] = set()
+    for kind, values in element.items():
+        for value in as_list(values):
+            if not isinstance(value, str):
+                raise ValueError(f"Principal {kind} values must be strings, got {value!r}")
+            if kind == "AWS":
+                parsed = parse_principal(value)
+                if value == "*":
+                    everyone = True
+                elif _ACCOUNT.match(value):
+                    accounts.add((None, value))
+                elif parsed.kind == "root":
+                    accounts.add((parsed.partition, parsed.account or ""))
+                else:
+                    arns.add(value)
+                    if parsed.kind == "role":
+                        roles.add((parsed.partition or "", parsed.account or "", value.rsplit("/", 1)[-1]))
+            elif kind == "Service":
+                services.add(value.lower())
+            elif kind in ("Federated", "CanonicalUser"):
+                others.add(value)
+            else:
+                raise ValueError(f"unknown Principal type {kind!r}")
+    return PrincipalSet(everyone, frozenset(accounts), frozenset(arns), frozenset(roles), frozenset(others), frozenset(services))

@@ -1,0 +1,39 @@
+"""``flowforensics iam simulate REQUEST.json|-``: one IAM decision (or an array of them), offline."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from flowforensics.errors import EvidenceError
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the ``iam`` sub-subcommands."""
+    commands = parser.add_subparsers(dest="iam_command", required=True, metavar="IAM_COMMAND")
+    simulate = commands.add_parser(
+        "simulate",
+        help="would AWS allow this request? (the iam simulate contract of DESIGN.md)",
+        description="Decide a request offline: JSON in (a file, or - for stdin), JSON out.",
+    )
+    simulate.add_argument("request", metavar="REQUEST.json", help="the request (or an array of them); - reads stdin")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Print the answer as JSON; a bad request raises EvidenceError (one line, exit 1)."""
+    from flowforensics.analysis.iam.simulate import simulate_text
+
+    if args.request == "-":
+        source, text = "<stdin>", sys.stdin.read()
+    else:
+        path = Path(args.request)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except FileNotFoundError as exc:
+            raise EvidenceError(path, "no such file") from exc
+        except (OSError, UnicodeDecodeError) as exc:
+            raise EvidenceError(path, f"cannot be read ({exc})") from exc
+        source = str(path)
+    print(simulate_text(text, source))
+    return 0
