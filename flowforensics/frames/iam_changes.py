@@ -47,6 +47,8 @@ class RoleState:
     inline_policies: dict[str, Any] = field(default_factory=dict)
     attached_policy_arns: list[str] = field(default_factory=list)
     permissions_boundary_arn: str | None = None
+    # Whether every policy of the role is known (seen created, or anchored on a current dump).
+    complete: bool = False
 
 
 @dataclass
@@ -58,6 +60,8 @@ class ManagedPolicyState:
     versions: dict[str, Any] = field(default_factory=dict)
     default_version: str | None = None
     exists: bool = True
+    # Whether ``versions`` lists every version (a dump shows them all; events show only their own).
+    all_versions_known: bool = False
 
     @property
     def document(self) -> Any:
@@ -66,11 +70,23 @@ class ManagedPolicyState:
 
 
 @dataclass
+class ScpState:
+    """A service control policy of AWS Organizations: its document and the targets it is attached to."""
+
+    policy_id: str
+    name: str | None = None
+    document: Any = UNKNOWN
+    targets: set[str] = field(default_factory=set)
+    exists: bool = True
+
+
+@dataclass
 class IamState:
-    """Roles and managed policies of one account, changed event by event."""
+    """Roles, managed policies and service control policies, changed event by event."""
 
     roles: dict[str, RoleState] = field(default_factory=dict)
     managed: dict[str, ManagedPolicyState] = field(default_factory=dict)
+    scps: dict[str, ScpState] = field(default_factory=dict)
 
     def copy(self) -> IamState:
         """A deep copy, for snapshots of the history."""
@@ -84,19 +100,37 @@ class IamState:
         """The managed policy ``arn``, created on first mention."""
         return self.managed.setdefault(arn, ManagedPolicyState(arn=arn))
 
-    def apply(self, event_name: str, request: Any, response: Any, event_time: Any = None) -> str | None:
-        """Apply one successful IAM event.
+    def scp(self, policy_id: str) -> ScpState:
+        """The service control policy ``policy_id``, created on first mention."""
+        return self.scps.setdefault(policy_id, ScpState(policy_id=policy_id))
+
+    def apply(
+        self, event_name: str, request: Any, response: Any, event_time: Any = None, source: str = "iam.amazonaws.com"
+    ) -> str | None:
+        """Apply one successful IAM (or Organizations) event.
 
         Returns
         -------
         str or None
-            The role name the event changed, ``"policy:ARN"`` for a managed-policy change, or ``None``
-            when the event is not an IAM change this table knows.
+            The role name the event changed, ``"policy:ARN"`` for a managed-policy change, ``"scp:ID"``
+            for a service control policy, or ``None`` when the event is not a change this table knows.
         """
-        handler = CHANGES.get(event_name)
+        handler = TABLES.get(source, {}).get(event_name)
         if handler is None or not isinstance(request, dict):
             return None
         return handler(self, request, response if isinstance(response, dict) else {}, event_time)
+
+    def undo(self, event_name: str, request: Any, response: Any, source: str = "iam.amazonaws.com") -> str | None:
+        """Walk one successful event back: set what it changed to what must have been before.
+
+        What the event overwrote is not in the event, so it becomes ``UNKNOWN`` (a hole), unless
+        the event itself tells (a role did not exist before ``CreateRole``; a detached policy was
+        attached). Returns what :meth:`apply` returns.
+        """
+        handler = UNDO.get(source, {}).get(event_name)
+        if handler is None or not isinstance(request, dict):
+            return None
+        return handler(self, request, response if isinstance(response, dict) else {}, None)
 
 
 def _document(value: Any) -> Any:
@@ -116,6 +150,7 @@ def _create_role(state: IamState, req: dict, resp: dict, when: Any) -> str:
         created=parse_time(made.get("createDate")) or when,
         trust_policy=_document(req.get("assumeRolePolicyDocument") or made.get("assumeRolePolicyDocument")),
         permissions_boundary_arn=req.get("permissionsBoundary"),
+        complete=True,
     )
     state.roles[name] = role
     return name
@@ -234,8 +269,177 @@ CHANGES: dict[str, Callable[[IamState, dict, dict, Any], str | None]] = {
 }
 
 
+def _scp_id(req: dict, resp: dict) -> str | None:
+    summary = ((resp.get("policy") or {}).get("policySummary")) or {}
+    return req.get("policyId") or summary.get("id")
+
+
+def _org_create(state: IamState, req: dict, resp: dict, when: Any) -> str | None:
+    policy_id = _scp_id(req, resp)
+    if not policy_id or req.get("type", "SERVICE_CONTROL_POLICY") != "SERVICE_CONTROL_POLICY":
+        return None
+    state.scps[policy_id] = ScpState(policy_id=policy_id, name=req.get("name"), document=_document(req.get("content")))
+    return f"scp:{policy_id}"
+
+
+def _org_update(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    if "content" in req:  # an update of the name or description alone keeps the document
+        scp.document = _document(req.get("content"))
+    return f"scp:{scp.policy_id}"
+
+
+def _org_attach(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    scp.targets.add(req["targetId"])
+    return f"scp:{scp.policy_id}"
+
+
+def _org_detach(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    scp.targets.discard(req["targetId"])
+    return f"scp:{scp.policy_id}"
+
+
+def _org_delete(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    scp.exists = False
+    scp.targets.clear()
+    return f"scp:{scp.policy_id}"
+
+
+# eventName -> how it changes the state (organizations.amazonaws.com events).
+ORGANIZATIONS_CHANGES: dict[str, Callable[[IamState, dict, dict, Any], str | None]] = {
+    "CreatePolicy": _org_create,
+    "UpdatePolicy": _org_update,
+    "AttachPolicy": _org_attach,
+    "DetachPolicy": _org_detach,
+    "DeletePolicy": _org_delete,
+}
+
+# eventSource -> its table.
+TABLES = {"iam.amazonaws.com": CHANGES, "organizations.amazonaws.com": ORGANIZATIONS_CHANGES}
+
+
+def _undo_create_role(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    name = req.get("roleName") or (resp.get("role") or {}).get("roleName")
+    state.roles[name] = RoleState(role_name=name, exists=False, complete=True)
+    return name
+
+
+def _undo_delete_role(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    # AWS deletes only an emptied role, but what it held before being emptied is not in the event.
+    name = req["roleName"]
+    state.roles[name] = RoleState(role_name=name)
+    return name
+
+
+def _undo_trust(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.trust_policy = UNKNOWN
+    return role.role_name
+
+
+def _undo_inline(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.inline_policies[req["policyName"]] = UNKNOWN
+    return role.role_name
+
+
+def _undo_boundary(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    role = state.role(req["roleName"])
+    role.permissions_boundary_arn = UNKNOWN
+    return role.role_name
+
+
+def _undo_create_policy(state: IamState, req: dict, resp: dict, when: Any) -> str | None:
+    arn = (resp.get("policy") or {}).get("arn")
+    if not arn:
+        return None
+    state.managed[arn] = ManagedPolicyState(arn=arn, exists=False)
+    return f"policy:{arn}"
+
+
+def _undo_create_version(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    version = (resp.get("policyVersion") or {}).get("versionId")
+    policy.versions.pop(version, None)
+    if policy.default_version == version:
+        # The earlier default is not in the event; it is known only when one version is left.
+        only = list(policy.versions) if policy.all_versions_known and len(policy.versions) == 1 else [None]
+        policy.default_version = only[0]
+    return f"policy:{policy.arn}"
+
+
+def _undo_set_default(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.default_version = None
+    return f"policy:{policy.arn}"
+
+
+def _undo_delete_version(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.versions[req.get("versionId")] = UNKNOWN
+    return f"policy:{policy.arn}"
+
+
+def _undo_delete_policy(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    policy = state.policy(req["policyArn"])
+    policy.exists = True
+    return f"policy:{policy.arn}"
+
+
+def _undo_org_update(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    if "content" in req:
+        scp.document = UNKNOWN
+    return f"scp:{scp.policy_id}"
+
+
+def _undo_org_create(state: IamState, req: dict, resp: dict, when: Any) -> str | None:
+    policy_id = _scp_id(req, resp)
+    if not policy_id:
+        return None
+    state.scps[policy_id] = ScpState(policy_id=policy_id, exists=False)
+    return f"scp:{policy_id}"
+
+
+def _undo_org_delete(state: IamState, req: dict, resp: dict, when: Any) -> str:
+    scp = state.scp(req["policyId"])
+    scp.exists = True
+    return f"scp:{scp.policy_id}"
+
+
+# eventSource -> eventName -> how to walk it back (the inverse of TABLES).
+UNDO: dict[str, dict[str, Callable[[IamState, dict, dict, Any], str | None]]] = {
+    "iam.amazonaws.com": {
+        "CreateRole": _undo_create_role,
+        "DeleteRole": _undo_delete_role,
+        "UpdateAssumeRolePolicy": _undo_trust,
+        "PutRolePolicy": _undo_inline,
+        "DeleteRolePolicy": _undo_inline,
+        "AttachRolePolicy": _detach,
+        "DetachRolePolicy": _attach,
+        "PutRolePermissionsBoundary": _undo_boundary,
+        "DeleteRolePermissionsBoundary": _undo_boundary,
+        "CreatePolicy": _undo_create_policy,
+        "CreatePolicyVersion": _undo_create_version,
+        "SetDefaultPolicyVersion": _undo_set_default,
+        "DeletePolicyVersion": _undo_delete_version,
+        "DeletePolicy": _undo_delete_policy,
+    },
+    "organizations.amazonaws.com": {
+        "CreatePolicy": _undo_org_create,
+        "UpdatePolicy": _undo_org_update,
+        "AttachPolicy": _org_detach,
+        "DetachPolicy": _org_attach,
+        "DeletePolicy": _undo_org_delete,
+    },
+}
+
+
 def replay(events: Any, state: IamState | None = None) -> IamState:
-    """Apply the successful IAM change events of an ``events`` frame, in time order.
+    """Apply the successful IAM and Organizations change events of an ``events`` frame, in time order.
 
     Parameters
     ----------
@@ -249,10 +453,10 @@ def replay(events: Any, state: IamState | None = None) -> IamState:
     IamState
     """
     state = state or IamState()
-    changes = events[(events["event_source"] == "iam.amazonaws.com") & events["error_code"].isna()]
+    changes = events[events["event_source"].isin(list(TABLES)) & events["error_code"].isna()]
     for row in changes.itertuples(index=False):
         try:
-            state.apply(row.event_name, row.request, row.response, row.event_time)
+            state.apply(row.event_name, row.request, row.response, row.event_time, row.event_source)
         except (KeyError, TypeError):
             continue  # a change without the role or policy it names cannot be placed
     return state

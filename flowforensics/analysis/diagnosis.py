@@ -1,0 +1,277 @@
+"""The diagnosis of every flow log in an evidence folder: the ``diagnose --json`` contract of DESIGN.md.
+
+For each flow log: replay its role's history (:mod:`.history`), give every state an IAM verdict
+(:mod:`.verdicts`), read the observed delivery signals into failure windows (:mod:`.observed`),
+test every root cause (:mod:`.hypotheses`), and name the confirmed cause that explains the window,
+the event that triggered it, the event that ended it and the measured lag to resumed delivery.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowforensics.analysis.history import role_history
+from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome
+from flowforensics.analysis.iam import cross_check, flow_log_arn, propose_fix
+from flowforensics.analysis.observed import Signal, corroborated, failure_windows, signals, subject_of
+from flowforensics.analysis.results import (
+    Diagnosis,
+    EventRef,
+    Finding,
+    FlowLogDiagnosis,
+    Recovery,
+    Remediation,
+)
+from flowforensics.analysis.verdicts import Target, Verdicts, scp_levels, verdicts
+from flowforensics.errors import EvidenceError
+from flowforensics.evidence.values import iso
+from flowforensics.frames.iam_changes import UNKNOWN
+
+# Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
+# count as CloudTrail.
+GAP_SERVICES = {"s3": "cloudtrail"}
+# Lifecycle causes are proven by their own event, with or without delivery signals.
+SELF_EVIDENT = ("flow-log-deleted", "log-group-deleted")
+# A read refused because the resource is gone is evidence of absence, not missing evidence.
+ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _time(value: Any) -> Any:
+    return value if value is not None and value == value else None
+
+
+def _target(row: dict[str, Any]) -> Target | None:
+    role_arn, log_group, region = _text(row.get("role_arn")), _text(row.get("log_group")), _text(row.get("region"))
+    account = _text(row.get("account_id")) or (role_arn.split(":")[4] if role_arn else None)
+    if not (role_arn and log_group and region and account):
+        return None
+    return Target(role_arn, log_group, region, account, flow_log_arn(flow_log_id=row["flow_log_id"], region=region, account_id=account))
+
+
+def _flag(value: Any) -> bool | None:
+    import pandas as pd
+
+    return None if pd.isna(value) else bool(value)
+
+
+def _span(evidence: Any, found: list[Signal]) -> tuple[Any, Any] | None:
+    known = evidence.events["event_time"].dropna()
+    times = [known.min(), known.max()] if len(known) else []
+    times += [s.time for s in found if s.time is not None]
+    return (min(times), max(times)) if times else None
+
+
+def _reference(window: dict[str, Any] | None, subject: Any, verdict_table: Verdicts | None) -> Any:
+    if window is not None:
+        return window["start"]
+    if subject.status == "FAILED" or verdict_table is None:
+        return None
+    frame = verdict_table.frame
+    allowed = [_flag(value) for value in frame["allowed"]]
+    if allowed and allowed[-1] is not False and False in allowed:
+        # Healthy now, with no delivery signal: the latest denial is the incident to explain.
+        return _time(frame["start"].iloc[len(allowed) - 1 - allowed[::-1].index(False)])
+    return None
+
+
+def _case(evidence: Any, row: dict[str, Any], subject: Any, history: Any, table: Any, found: list[Signal], window: Any) -> Case:
+    return Case(evidence, subject, row, history, table, found, window, _reference(window, subject, table), _span(evidence, found))
+
+
+def _rank(outcome: Outcome, reference: Any) -> tuple[bool, bool, Any]:
+    trigger = outcome.trigger
+    when = _time(trigger["event_time"]) if trigger else None
+    explains = when is not None and (reference is None or when <= reference)
+    return explains, when is not None, when.value if when is not None else 0
+
+
+def _choose(outcomes: list[Outcome], reference: Any) -> Outcome | None:
+    confirmed = [o for o in outcomes if o.finding.verdict == "confirmed" and o.finding.code != "none"]
+    return max(confirmed, key=lambda o: _rank(o, reference)) if confirmed else None
+
+
+def _gap_findings(evidence: Any, code: str, region: str | None) -> list[Finding]:
+    hypothesis = next((h for h in HYPOTHESES if h.code == code), None)
+    if hypothesis is None:
+        return []
+    regions = {None, GLOBAL_REGION if hypothesis.global_evidence else region, region}
+    findings = []
+    for gap in evidence.gaps:
+        service = str(gap.get("operation", "")).split(":", 1)[0]
+        if gap.get("error_code") in ABSENT_ERRORS:
+            continue
+        if GAP_SERVICES.get(service, service) in hypothesis.services and gap.get("region") in regions:
+            findings.append(Finding("inconclusive", "inconclusive",
+                                    f"{gap.get('operation')} could not be read ({gap.get('error_code')}: {gap.get('error_message')}), "
+                                    f"so {code} cannot be confirmed", [f"manifest.json gaps: {gap.get('operation')}"]))
+    return findings
+
+
+def _status(row: dict[str, Any], found: list[Signal], table: Verdicts | None) -> str:
+    if _time(row.get("deleted")) is not None:
+        return "DELETED"
+    read = [s for s in found if s.signal == "deliver-logs-status"]
+    timed = [s for s in found if s.time is not None and s.signal != "deliver-logs-status"]
+    if read and read[-1].time is None:  # read at collection, the latest observation there is
+        return "SUCCESS" if read[-1].ok else "FAILED"
+    if read:  # DeliverLogsStatus as read, unless later signals say otherwise
+        timed = [s for s in timed if read[-1].time is None or s.time > read[-1].time] or [read[-1]]
+    if timed:
+        return "SUCCESS" if timed[-1].ok else "FAILED"
+    if table is not None and len(table.frame) and _flag(table.frame["allowed"].iloc[-1]) is False:
+        return "FAILED"
+    return "UNKNOWN"
+
+
+def _recovery(outcome: Outcome, found: list[Signal], window: Any) -> Recovery | None:
+    event = outcome.recovery
+    if event is None:
+        return None
+    when = event["event_time"]
+    if window is not None and _time(window["end"]) is not None and when > window["end"]:
+        return None  # delivery came back before this event: it did not end the failure
+    ended = _time(window["end"]) if window is not None else None
+    resumed = ended if ended is not None and ended >= when else next(
+        (s.time for s in found if s.ok and s.time is not None and s.time >= when), None
+    )
+    return Recovery(event["event_id"], event["event_name"], iso(when.to_pydatetime()), event["actor"],
+                    iso(resumed.to_pydatetime()) if resumed is not None else None,
+                    (resumed - when).total_seconds() if resumed is not None else None)
+
+
+def _confidence(code: str, outcome: Outcome | None, window: Any, found: list[Signal], case: Case) -> str:
+    if outcome is None:
+        return "confirmed" if code == "none" and any(s.ok for s in found) else "possible"
+    if code in SELF_EVIDENT or code == "rate-limited":
+        return "confirmed"
+    trigger_time = outcome.trigger["event_time"] if outcome.trigger else None
+    if window is None or trigger_time is None or trigger_time > window["start"]:
+        return "likely"
+    interval = case.interval_at(trigger_time)
+    position = case.intervals.index(interval) if interval in case.intervals else 0
+    known_before = position > 0 and case.intervals[position - 1].allowed is True
+    worked_before = any(s.ok and s.time is not None and s.time <= trigger_time for s in found)
+    return "confirmed" if known_before or worked_before else "likely"
+
+
+def _remediation(history: Any, target: Target | None) -> Remediation:
+    if history is None or target is None:
+        return Remediation()
+    current = history.snapshots[-1]
+    role = current.role
+    if not role.exists or current.holes():
+        return Remediation()  # no fix is proven on a state the evidence does not fully show
+    boundary = current.boundary()
+    fix = propose_fix(
+        role_arn=target.role_arn,
+        trust_policy=("trust policy", role.trust_policy),
+        identity_policies=[(label.removeprefix("inline:"), doc) for label, doc in current.identity_policies()],
+        permissions_boundary=(role.permissions_boundary_arn, boundary) if boundary not in (None, UNKNOWN) else None,
+        scp_levels=scp_levels(current),
+        log_group=target.log_group,
+        region=target.region,
+        account_id=target.account_id,
+        flow_log_arn=target.flow_log_arn,
+        partition=target.partition,
+    )
+    return fix or Remediation()
+
+
+def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, end: Any = None) -> FlowLogDiagnosis:
+    """Diagnose one flow log (one row of the ``flow_logs`` frame); see :func:`diagnose`."""
+    subject = subject_of(evidence, row)
+    target = _target(row)
+    history = role_history(evidence, subject.role_arn, until=end) if subject.role_arn else None
+    table = verdicts(history, target) if history is not None and target is not None else None
+    found = [s for s in signals(evidence, subject) if s.time is None or ((start is None or s.time >= start) and (end is None or s.time <= end))]
+    windows = [window for window in failure_windows(found).to_dict("records") if corroborated(window, found)]
+    # The window to diagnose: the latest one a cause explains (earlier ones may be flaps), else the latest.
+    cases = [_case(evidence, row, subject, history, table, found, window) for window in reversed(windows)] or [
+        _case(evidence, row, subject, history, table, found, None)
+    ]
+    selected = None
+    for candidate in cases:
+        tried = [hypothesis.test(candidate) for hypothesis in HYPOTHESES]
+        best = _choose(tried, candidate.reference)
+        selected = selected or (candidate, tried, best)
+        if best is not None and _rank(best, candidate.reference)[0]:
+            selected = (candidate, tried, best)
+            break
+    case, outcomes, chosen = selected
+    window = case.window
+    findings = [outcome.finding for outcome in outcomes]
+    code = chosen.finding.code if chosen is not None else None
+    gaps = _gap_findings(evidence, code, subject.region) if code else []
+    if gaps:
+        findings += gaps
+        chosen, code = None, "inconclusive"
+    elif code is None:
+        none = next(o for o in outcomes if o.finding.code == "none")
+        code = "none" if none.finding.verdict == "confirmed" else "inconclusive"
+    if code == "inconclusive" and not gaps:
+        missing = [f.summary for f in findings if f.verdict == "inconclusive"]
+        findings.append(Finding("inconclusive", "inconclusive",
+                                "no root cause is confirmed: " + ("; ".join(dict.fromkeys(missing)) or "the evidence shows no failure cause"),
+                                []))
+    if table is not None and len(table.frame) and table.states[-1].verdict is not None:
+        findings += cross_check(evidence.simulations, table.states[-1].verdict)
+    trigger = chosen.trigger if chosen is not None else None
+    started = window["start"] if window is not None else (trigger["event_time"] if trigger else None)
+    if code == "flow-log-deleted":
+        started = None  # delivery did not fail: the flow log stopped existing
+    return FlowLogDiagnosis(
+        flow_log_id=row["flow_log_id"],
+        region=subject.region,
+        account_id=_text(row.get("account_id")) or (target.account_id if target else None),
+        role_arn=subject.role_arn,
+        log_group=subject.log_group,
+        status=_status(row, found, table),
+        root_cause=code,
+        confidence=_confidence(code, chosen, window, found, case),
+        failure_started=iso(started.to_pydatetime()) if _time(started) is not None else None,
+        trigger=EventRef(trigger["event_id"], trigger["event_name"], iso(trigger["event_time"].to_pydatetime()), trigger["actor"])
+        if trigger
+        else None,
+        recovery=_recovery(chosen, found, window) if chosen is not None else None,
+        findings=findings,
+        remediation=_remediation(history, target) if code != "none" else Remediation(),
+    )
+
+
+def diagnose(evidence: Any, flow_log_id: str | None = None, *, start: Any = None, end: Any = None) -> Diagnosis:
+    """Diagnose the flow logs of an evidence folder.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        Loaded evidence (:func:`flowforensics.load`).
+    flow_log_id : str, optional
+        Diagnose only this flow log.
+    start, end : datetime-like, optional
+        Consider delivery signals in this range only; ``end`` also ignores later CloudTrail events.
+
+    Returns
+    -------
+    Diagnosis
+        One entry per flow log, shaped as the ``diagnose --json`` contract.
+
+    Raises
+    ------
+    flowforensics.errors.EvidenceError
+        When ``flow_log_id`` is not in the evidence.
+    """
+    import pandas as pd
+
+    start = pd.Timestamp(start, tz="UTC") if start is not None and pd.Timestamp(start).tzinfo is None else (pd.Timestamp(start) if start is not None else None)
+    end = pd.Timestamp(end, tz="UTC") if end is not None and pd.Timestamp(end).tzinfo is None else (pd.Timestamp(end) if end is not None else None)
+    flow_logs = evidence.flow_logs
+    if flow_log_id is not None:
+        flow_logs = flow_logs[flow_logs["flow_log_id"] == flow_log_id]
+        if not len(flow_logs):
+            raise EvidenceError(evidence.path, f"no flow log {flow_log_id} in this evidence")
+    rows = flow_logs.astype(object).where(flow_logs.notna(), None).to_dict("records")
+    return Diagnosis([diagnose_flow_log(evidence, row, start=start, end=end) for row in rows])

@@ -1,0 +1,308 @@
+"""A delivery role's history, replayed from CloudTrail on the table of :mod:`flowforensics.frames.iam_changes`.
+
+When the evidence holds the role's current state (``get-account-authorization-details`` or
+``get-role``), the history is anchored on it and walked back event by event: what an event
+overwrote is not in the event, so it becomes a hole (``UNKNOWN``) until an earlier event shows it.
+Without a current state, the history starts unknown and is known from ``CreateRole`` on. Either way
+every state says what it does not know (:meth:`RoleSnapshot.holes`) instead of guessing.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowforensics.frames.iam_changes import (
+    TABLES,
+    UNKNOWN,
+    IamState,
+    ManagedPolicyState,
+    RoleState,
+    ScpState,
+)
+
+GLOBAL_REGION = "us-east-1"  # where CloudTrail records IAM
+# The collected SCPs of describe-policy apply, but the evidence does not say to which target.
+COLLECTED_TARGET = "(collected)"
+
+
+def _text(value: Any) -> str | None:
+    return value if isinstance(value, str) and value else None
+
+
+def _key(request: Any, name: str) -> str | None:
+    return _text(request.get(name)) if isinstance(request, dict) else None
+
+
+@dataclass
+class RoleSnapshot:
+    """The role, its managed policies and the SCPs in force from one event until the next.
+
+    Attributes
+    ----------
+    start : pandas.Timestamp or None
+        When this state began; ``None`` for the state before the first event of the evidence.
+    event_id, event_name, event_source, actor : str or None
+        The event that began it.
+    state : IamState
+        The role (under ``role_name``), its managed policies and the SCPs, with ``UNKNOWN`` holes.
+    """
+
+    role_name: str
+    start: Any
+    event_id: str | None
+    event_name: str | None
+    event_source: str | None
+    actor: str | None
+    state: IamState
+
+    @property
+    def role(self) -> RoleState:
+        """The role as it was in this state."""
+        return self.state.roles.get(self.role_name) or RoleState(role_name=self.role_name)
+
+    def managed_document(self, arn: str | None) -> Any:
+        """The default document of the managed policy ``arn`` (``UNKNOWN`` when not shown)."""
+        policy = self.state.managed.get(arn) if isinstance(arn, str) else None
+        return policy.document if policy is not None and policy.exists else UNKNOWN
+
+    def identity_policies(self) -> list[tuple[str, Any]]:
+        """(label, document) of every inline and attached managed policy; documents may be ``UNKNOWN``."""
+        role = self.role
+        inline = [(f"inline:{name}", document) for name, document in sorted(role.inline_policies.items())]
+        managed = [(arn, self.managed_document(arn)) for arn in role.attached_policy_arns]
+        return inline + managed
+
+    def boundary(self) -> Any:
+        """The permissions boundary document: ``None`` without one, ``UNKNOWN`` when not shown."""
+        arn = self.role.permissions_boundary_arn
+        if arn is None:
+            return None
+        return UNKNOWN if arn is UNKNOWN else self.managed_document(arn)
+
+    def scps(self) -> list[tuple[str, Any]]:
+        """(policy id, document) of the SCPs attached somewhere in the organisation in this state."""
+        return [(scp.policy_id, scp.document) for scp in self.state.scps.values() if scp.exists and scp.targets]
+
+    def holes(self) -> list[str]:
+        """What this state does not know, one phrase each (empty when fully known)."""
+        role = self.role
+        if not role.exists:
+            return []
+        name = self.role_name
+        missing = [] if role.complete else [f"which policies role {name} had (no CreateRole event and no current role state)"]
+        if role.trust_policy is UNKNOWN:
+            missing.append(f"the trust policy of role {name}")
+        missing += [f"the document of {label} of role {name}" for label, doc in self.identity_policies() if doc is UNKNOWN]
+        if role.permissions_boundary_arn is not None and self.boundary() is UNKNOWN:
+            missing.append(f"the permissions boundary of role {name}")
+        missing += [f"the document of SCP {policy_id}" for policy_id, doc in self.scps() if doc is UNKNOWN]
+        return missing
+
+    def key(self) -> str:
+        """A text that is equal for two snapshots exactly when their IAM content is equal."""
+        import json
+
+        role = self.role
+
+        def shown(value: Any) -> Any:
+            return "UNKNOWN" if value is UNKNOWN else value
+
+        content = {
+            "exists": role.exists,
+            "complete": role.complete,
+            "trust": shown(role.trust_policy),
+            "identity": [(label, shown(doc)) for label, doc in self.identity_policies()],
+            "boundary": shown(self.boundary()),
+            "scps": [(policy_id, shown(doc)) for policy_id, doc in self.scps()],
+        }
+        return json.dumps(content, sort_keys=True, default=str)
+
+
+@dataclass
+class RoleHistory:
+    """Every state of one role over the evidence, oldest first.
+
+    Attributes
+    ----------
+    role_name, role_arn : str
+    anchor : str or None
+        Where the current state came from (``get-account-authorization-details``, ``get-role``), or
+        ``None`` when the history was built forward from CloudTrail alone.
+    snapshots : list of RoleSnapshot
+        The state before the first event, then one per change event.
+    events : pandas.DataFrame
+        The CloudTrail events replayed (a slice of the ``events`` frame).
+    """
+
+    role_name: str
+    role_arn: str | None
+    anchor: str | None
+    snapshots: list[RoleSnapshot] = field(default_factory=list)
+    events: Any = None
+
+    def at(self, when: Any) -> RoleSnapshot:
+        """The state in force at ``when`` (the last one begun at or before it)."""
+        current = self.snapshots[0]
+        for snapshot in self.snapshots[1:]:
+            if snapshot.start is not None and snapshot.start <= when:
+                current = snapshot
+            else:
+                break
+        return current
+
+
+def _request_column(events: Any, name: str) -> Any:
+    return events["request"].map(lambda request: _key(request, name))
+
+
+def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = frozenset()) -> Any:
+    """The successful IAM and Organizations change events that concern one role.
+
+    Parameters
+    ----------
+    events : pandas.DataFrame
+        The ``events`` frame.
+    role_name : str
+        The role.
+    policy_arns : set of str
+        Managed policies known to concern it (the current state's attachments and boundary); the
+        role's own attach and boundary events add theirs.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The events to replay, oldest first: the role's, its managed policies' and every SCP change.
+    """
+    changes = events[events["event_source"].isin(list(TABLES)) & events["error_code"].isna()]
+    known = [name in TABLES[source] for source, name in zip(changes["event_source"], changes["event_name"], strict=True)]
+    changes = changes.loc[changes.index[known]]
+    iam = changes["event_source"] == "iam.amazonaws.com"
+    of_role = iam & (_request_column(changes, "roleName") == role_name)
+    arns = set(policy_arns)
+    for column in ("policyArn", "permissionsBoundary"):
+        arns |= {arn for arn in _request_column(changes[of_role], column) if arn}
+    created = changes["response"].map(lambda r: ((r.get("policy") or {}).get("arn")) if isinstance(r, dict) else None)
+    of_policies = iam & (_request_column(changes, "policyArn").isin(arns) | created.isin(arns))
+    scps = changes["event_source"] == "organizations.amazonaws.com"
+    return changes[of_role | of_policies | scps]
+
+
+def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamState | None, str | None]:
+    import pandas as pd
+
+    roles = evidence.roles
+    current = roles[(roles["role_name"] == role_name) & (roles["source"] != "cloudtrail")]
+    if role_arn and len(current):
+        same_arn = current[current["arn"] == role_arn]
+        current = same_arn if len(same_arn) else current
+    if not len(current):
+        return None, None
+    row = current.iloc[-1]
+    policies = evidence.policies[evidence.policies["source"] != "cloudtrail"]
+    inline = policies[(policies["policy_type"] == "inline") & (policies["role_name"] == role_name)]
+    role = RoleState(
+        role_name=role_name,
+        role_id=row["role_id"] if isinstance(row["role_id"], str) else None,
+        arn=row["arn"] if isinstance(row["arn"], str) else role_arn,
+        created=row["created"],
+        trust_policy=row["trust_policy"] if isinstance(row["trust_policy"], dict) else UNKNOWN,
+        inline_policies={
+            name: UNKNOWN for name in (row["inline_policy_names"] if isinstance(row["inline_policy_names"], list) else [])
+        },
+        attached_policy_arns=list(row["attached_policy_arns"]) if isinstance(row["attached_policy_arns"], list) else [],
+        permissions_boundary_arn=_text(row["permissions_boundary_arn"]),
+        complete=True,
+    )
+    for policy in inline.itertuples(index=False):
+        role.inline_policies[policy.policy_name] = policy.document if isinstance(policy.document, dict) else UNKNOWN
+    state = IamState(roles={role_name: role})
+    managed = policies[policies["policy_type"] == "managed"]
+    for policy in managed.itertuples(index=False):
+        known = state.managed.setdefault(
+            policy.policy_arn, ManagedPolicyState(arn=policy.policy_arn, name=policy.policy_name, all_versions_known=True)
+        )
+        known.versions[policy.version_id] = policy.document if isinstance(policy.document, dict) else UNKNOWN
+        if not pd.isna(policy.is_default) and bool(policy.is_default):
+            known.default_version = policy.version_id
+    for policy in policies[policies["policy_type"] == "scp"].itertuples(index=False):
+        policy_id = str(policy.policy_arn or policy.policy_name).rsplit("/", 1)[-1]
+        state.scps[policy_id] = ScpState(
+            policy_id=policy_id,
+            name=policy.policy_name,
+            document=policy.document if isinstance(policy.document, dict) else UNKNOWN,
+            targets={COLLECTED_TARGET},
+        )
+    return state, str(row["source"])
+
+
+def _iam_coverage_start(evidence: Any) -> Any:
+    events = evidence.events
+    times = events.loc[events["region"] == GLOBAL_REGION, "event_time"].dropna()
+    return times.min() if len(times) else None
+
+
+def _collected_at(evidence: Any, role_name: str) -> Any:
+    from flowforensics.analysis.observed import collection_times
+
+    roles = evidence.roles
+    files = roles.loc[(roles["role_name"] == role_name) & (roles["source"] != "cloudtrail"), "source_file"]
+    times = collection_times(evidence)
+    known = [times[file] for file in files if times.get(file) is not None]
+    return max(known) if known else None
+
+
+def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHistory:
+    """Replay the history of the delivery role ``role_arn``.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        Loaded evidence (see :func:`flowforensics.load`).
+    role_arn : str
+        The flow log's ``DeliverLogsPermissionArn``.
+    until : datetime-like, optional
+        Ignore events after this time (the evidence as of then). With it, a current state from a
+        dump is not used as anchor, since it shows the role later than ``until``.
+
+    Returns
+    -------
+    RoleHistory
+    """
+    role_name = role_arn.rsplit("/", 1)[-1]
+    anchor, source = _anchor(evidence, role_name, role_arn) if until is None else (None, None)
+    known_arns: set[str] = set()
+    if anchor is not None:
+        role = anchor.roles[role_name]
+        known_arns = set(role.attached_policy_arns) | ({role.permissions_boundary_arn} if role.permissions_boundary_arn else set())
+    events = relevant_iam_events(evidence.events, role_name, known_arns)
+    if until is not None:
+        events = events[events["event_time"] <= until]
+    state = anchor.copy() if anchor is not None else IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn)})
+    rows = list(events.itertuples(index=False))
+    for row in reversed(rows):
+        try:
+            state.undo(row.event_name, row.request, row.response, row.event_source)
+        except (KeyError, TypeError):
+            continue  # a change that does not name its role or policy cannot be walked back
+    history = RoleHistory(role_name=role_name, role_arn=role_arn, anchor=source, events=events)
+    unknown = IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn)})
+    if anchor is None:
+        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, state.copy()))
+    else:
+        # The current state holds back in time only as far as CloudTrail shows IAM; before, it is unknown.
+        covered_from = _iam_coverage_start(evidence)
+        if covered_from is None:
+            covered_from = _collected_at(evidence, role_name)
+        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, unknown))
+        if covered_from is not None:
+            history.snapshots.append(RoleSnapshot(role_name, covered_from, None, None, None, None, state.copy()))
+    for row in rows:
+        try:
+            state.apply(row.event_name, row.request, row.response, row.event_time, row.event_source)
+        except (KeyError, TypeError):
+            continue
+        history.snapshots.append(
+            RoleSnapshot(role_name, row.event_time, row.event_id, row.event_name, row.event_source, row.actor, state.copy())
+        )
+    return history

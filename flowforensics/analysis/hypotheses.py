@@ -1,0 +1,384 @@
+"""The differential diagnosis: every root cause of DESIGN.md is a hypothesis, tested on the evidence.
+
+:data:`HYPOTHESES` is the table: one entry per root-cause code, with its test and the evidence
+sources (``service``, region) whose collection gaps leave it undecided. A test returns an
+:class:`Outcome`: a :class:`~flowforensics.analysis.results.Finding` (``confirmed``, ``ruled_out`` or
+``inconclusive``, with event ids and files an auditor can re-check) and, when confirmed, the event
+that triggered the failure and the one that ended it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from flowforensics.analysis.history import RoleHistory
+from flowforensics.analysis.observed import Signal, Subject
+from flowforensics.analysis.results import Finding
+from flowforensics.analysis.verdicts import Verdicts
+
+GLOBAL_REGION = "us-east-1"  # IAM and Organizations log their events here
+MITRE = "defense evasion, MITRE ATT&CK T1562.008 (Impair Defenses: Disable or Modify Cloud Logs)"
+IAM_CODES = ("trust-missing-service", "trust-condition-mismatch", "permission-missing", "explicit-deny", "boundary-deny", "scp-deny")
+# KMS events on the log group's key: eventName -> whether it leaves CloudWatch Logs able to use the key
+# (None: it depends on the key policy the event puts in place).
+KMS_CHANGES: dict[str, bool | None] = {
+    "PutKeyPolicy": None,
+    "DisableKey": False,
+    "ScheduleKeyDeletion": False,
+    "EnableKey": True,
+    "CancelKeyDeletion": True,
+}
+LOG_GROUP_KMS_CHANGES: dict[str, bool] = {"AssociateKmsKey": False, "DisassociateKmsKey": True}
+
+
+@dataclass
+class Interval:
+    """Consecutive role states with the same verdict (rows ``first``..``last`` of the verdicts frame)."""
+
+    allowed: bool | None
+    first: int
+    last: int
+
+
+@dataclass
+class Case:
+    """Everything the hypotheses test, for one flow log.
+
+    Attributes
+    ----------
+    evidence : Evidence
+    subject : Subject
+        The flow log, its role, log group and last read status.
+    flow_log : dict
+        Its ``flow_logs`` row.
+    history, verdicts : RoleHistory or None, Verdicts or None
+        The role's replayed history and its verdicts (None when the role is unknown).
+    signals : list of Signal
+    window : dict or None
+        The failure window diagnosed (``start``, ``end``, ``signals``).
+    reference : pandas.Timestamp or None
+        The moment the cause must explain: the window's start, else the latest state.
+    span : (pandas.Timestamp, pandas.Timestamp) or None
+        The time range the evidence covers, for sentences about what is missing.
+    """
+
+    evidence: Any
+    subject: Subject
+    flow_log: dict[str, Any]
+    history: RoleHistory | None
+    verdicts: Verdicts | None
+    signals: list[Signal]
+    window: dict[str, Any] | None
+    reference: Any
+    span: tuple[Any, Any] | None
+    intervals: list[Interval] = field(default_factory=list)
+
+    def __post_init__(self) -> None:
+        import pandas as pd
+
+        if self.verdicts is not None:
+            for position, allowed in enumerate(self.verdicts.frame["allowed"].astype(object)):
+                allowed = None if pd.isna(allowed) else bool(allowed)
+                if self.intervals and self.intervals[-1].allowed == allowed:
+                    self.intervals[-1].last = position
+                else:
+                    self.intervals.append(Interval(allowed, position, position))
+
+    def between(self) -> str:
+        """``between A and B`` for the evidence's time range."""
+        if self.span is None:
+            return "in the evidence"
+        return f"between {_at(self.span[0])} and {_at(self.span[1])}"
+
+    def row(self, position: int) -> dict[str, Any]:
+        """Row ``position`` of the verdicts frame, as a dict."""
+        return self.verdicts.frame.iloc[position].to_dict()
+
+    def interval_at(self, when: Any) -> Interval | None:
+        """The verdict interval in force at ``when`` (the latest one when ``when`` is None)."""
+        if not self.intervals:
+            return None
+        if when is None:
+            return self.intervals[-1]
+        starts = self.verdicts.frame["start"]
+        found = self.intervals[0]
+        for interval in self.intervals[1:]:
+            start = starts.iloc[interval.first]
+            if start == start and start <= when:
+                found = interval
+        return found
+
+    def events(self, source: str, names: Any) -> Any:
+        """Successful events of ``source`` named in ``names``, in the flow log's region."""
+        events = self.evidence.events
+        mask = (events["event_source"] == source) & events["event_name"].isin(list(names)) & events["error_code"].isna()
+        if self.subject.region:
+            mask &= events["region"] == self.subject.region
+        return events[mask]
+
+
+@dataclass
+class Outcome:
+    """The result of one hypothesis: its finding, and the trigger and recovery events when confirmed."""
+
+    finding: Finding
+    trigger: dict[str, Any] | None = None
+    recovery: dict[str, Any] | None = None
+
+
+def _at(moment: Any) -> str:
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def with_request(events: Any, predicate: Callable[[dict[str, Any]], bool]) -> Any:
+    """The events whose parsed ``requestParameters`` satisfy ``predicate``."""
+    keep = [isinstance(request, dict) and bool(predicate(request)) for request in events["request"]]
+    return events.loc[events.index[keep]] if len(events) else events
+
+
+def event_ref(row: Any) -> dict[str, Any]:
+    """The trigger/recovery fields of an ``events`` or ``verdicts`` row."""
+    get = row.get if isinstance(row, dict) else row.__getitem__
+    return {"event_id": get("event_id"), "event_name": get("event_name"), "event_time": get("event_time" if "event_time" in row else "start"),
+            "actor": get("actor")}
+
+
+def _no_role(case: Case, code: str) -> Outcome:
+    return Outcome(Finding(code, "inconclusive",
+                           f"the delivery role of {case.subject.flow_log_id} is unknown from this evidence "
+                           "(no describe-flow-logs output or CreateFlowLogs event names it)", []))
+
+
+def _trail_missing(case: Case) -> str:
+    role = case.subject.role_arn.rsplit("/", 1)[-1]
+    return f"no CloudTrail events for role {role} in {GLOBAL_REGION} {case.between()}"
+
+
+def _interval_cause(case: Case, interval: Interval) -> tuple[str | None, int]:
+    """The root cause of a denied interval and the verdicts row of its trigger.
+
+    Emptying a role (its policies deleted, then ``DeleteRole``) takes several calls; when delivery
+    failed after the deletion, the deletion is the trigger, and a role created again under the same
+    name within the interval makes it ``role-recreated``.
+    """
+    frame = case.verdicts.frame
+    until = interval.last
+    for index in range(interval.first, interval.last + 1):
+        start = frame["start"].iloc[index]
+        if case.reference is not None and start == start and start > case.reference:
+            until = index - 1
+            break
+    until = max(until, interval.first)
+    causes = list(frame["root_cause"].iloc[interval.first: interval.last + 1])
+    before = causes[: until - interval.first + 1]
+    if "role-deleted" in before:
+        deleted = interval.first + before.index("role-deleted")
+        recreated = any(cause != "role-deleted" for cause in causes[deleted - interval.first:])
+        return ("role-recreated" if recreated else "role-deleted"), deleted
+    return frame["root_cause"].iloc[until], interval.first
+
+
+def _role_test(code: str) -> Callable[[Case], Outcome]:
+    """The test of an IAM-side root cause (IAM codes, role deleted, role recreated): the verdict at the reference."""
+
+    def test(case: Case) -> Outcome:
+        if case.subject.role_arn is None:
+            return _no_role(case, code)
+        interval = case.interval_at(case.reference)
+        history_events = list(case.history.events["event_id"]) if case.history is not None else []
+        if interval is None or interval.allowed is None:
+            state = case.verdicts.states[interval.first] if interval is not None else None
+            missing = _trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
+            return Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}",
+                                   history_events[-5:]))
+        cause, trigger_row = _interval_cause(case, interval) if interval.allowed is False else (None, interval.first)
+        row = case.row(trigger_row)
+        if interval.allowed:
+            return Outcome(Finding(code, "ruled_out", f"the role allowed delivery then ({row['reason']})",
+                                   [row["event_id"]] if row["event_id"] else [case.history.anchor or "cloudtrail"]))
+        if cause != code:
+            return Outcome(Finding(code, "ruled_out", f"delivery was denied for another reason: {cause}",
+                                   [row["event_id"]] if row["event_id"] else []))
+        reason = row["reason"]
+        if row["event_id"] is None:
+            # Denied since before the first event: the evidence does not show what changed, or when.
+            return Outcome(Finding(code, "inconclusive",
+                                   f"the role's state denies delivery ({code}: {reason}), but {_trail_missing(case)} "
+                                   "show what changed it, when, or who did it", [case.history.anchor or "roles frame"]))
+        recovery = None
+        position = case.intervals.index(interval)
+        if position + 1 < len(case.intervals) and case.intervals[position + 1].allowed:
+            recovery = event_ref(case.row(case.intervals[position + 1].first))
+        evidence = [row["event_id"]] + ([recovery["event_id"]] if recovery else [])
+        return Outcome(
+            Finding(code, "confirmed", f"{row['event_name']} by {row['actor']} at {_at(row['start'])} "
+                                       f"made the role deny delivery: {reason}", evidence),
+            event_ref(row),
+            recovery,
+        )
+
+    return test
+
+
+def _flow_log_deleted(case: Case) -> Outcome:
+    flow_log = case.flow_log
+    deleted = flow_log.get("deleted")
+    code = "flow-log-deleted"
+    if deleted is not None and deleted == deleted:
+        actor = flow_log.get("deleted_by")
+        trigger = {"event_id": flow_log.get("delete_event_id"), "event_name": "DeleteFlowLogs", "event_time": deleted, "actor": actor}
+        return Outcome(Finding(code, "confirmed",
+                               f"{actor} deleted flow log {case.subject.flow_log_id} at {_at(deleted)} (DeleteFlowLogs): {MITRE}",
+                               [flow_log.get("delete_event_id")]), trigger)
+    if flow_log.get("source") == "describe-flow-logs":
+        return Outcome(Finding(code, "ruled_out", "describe-flow-logs still lists the flow log", [flow_log.get("source_file")]))
+    if len(case.evidence.events):
+        return Outcome(Finding(code, "ruled_out", f"no DeleteFlowLogs event for {case.subject.flow_log_id} {case.between()}", []))
+    return Outcome(Finding(code, "inconclusive", "neither describe-flow-logs output nor CloudTrail events show whether the flow log exists", []))
+
+
+def _latest_before(rows: Any, case: Case) -> Any:
+    if case.reference is not None:
+        rows = rows[rows["event_time"] <= case.reference]
+    return rows.iloc[-1] if len(rows) else None
+
+
+def _log_group_deleted(case: Case) -> Outcome:
+    code, group = "log-group-deleted", case.subject.log_group
+    if not group:
+        return Outcome(Finding(code, "inconclusive", "the flow log's log group is unknown from this evidence", []))
+    events = case.events("logs.amazonaws.com", ("DeleteLogGroup", "CreateLogGroup"))
+    events = with_request(events, lambda r: r.get("logGroupName") == group)
+    last = _latest_before(events, case)
+    if last is None or last["event_name"] != "DeleteLogGroup":
+        exists = (case.evidence.log_groups["log_group"] == group).any()
+        verdict = "ruled_out" if exists or len(case.evidence.events) else "inconclusive"
+        why = "describe-log-groups lists it" if exists else f"no DeleteLogGroup event for it {case.between()}"
+        return Outcome(Finding(code, verdict, f"log group {group} was not deleted before the failure: {why}", []))
+    later = events[(events["event_time"] > last["event_time"]) & (events["event_name"] == "CreateLogGroup")]
+    recovery = event_ref(later.iloc[0]) if len(later) else None
+    may_create = _may_create_log_group(case, last["event_time"])
+    if may_create:
+        return Outcome(Finding(code, "ruled_out", f"log group {group} was deleted by {last['actor']} at {_at(last['event_time'])} "
+                                                  f"({MITRE}), but the role may create it again", [last["event_id"]]))
+    return Outcome(
+        Finding(code, "confirmed", f"{last['actor']} deleted log group {group} at {_at(last['event_time'])} and the role "
+                                   f"may not create it again: {MITRE}", [last["event_id"]] + ([recovery["event_id"]] if recovery else [])),
+        event_ref(last),
+        recovery,
+    )
+
+
+def _may_create_log_group(case: Case, when: Any) -> bool | None:
+    if case.verdicts is None or case.history is None:
+        return None
+    position = case.history.snapshots.index(case.history.at(when))
+    verdict = case.verdicts.states[position].verdict
+    return None if verdict is None else verdict.check("logs:CreateLogGroup").decision.allowed
+
+
+def _key_id(value: Any) -> str | None:
+    return value.rsplit("/", 1)[-1] if isinstance(value, str) and value else None
+
+
+def _logs_may_use(document: Any, case: Case, key_arn: str) -> bool:
+    from flowforensics.analysis.iam.evaluate import evaluate
+    from flowforensics.evidence.values import parse_document
+
+    try:
+        policy = parse_document(document)
+    except ValueError:
+        return False
+    region = case.subject.region or GLOBAL_REGION
+    request = {"principal": f"logs.{region}.amazonaws.com", "action": "kms:GenerateDataKey", "resource": key_arn,
+               "resource_account": key_arn.split(":")[4] if key_arn.count(":") >= 5 else None}
+    return evaluate(request, resource_policy=policy).allowed
+
+
+def _kms_key_denied(case: Case) -> Outcome:
+    code, group = "kms-key-denied", case.subject.log_group
+    if not group:
+        return Outcome(Finding(code, "inconclusive", "the flow log's log group, and so its KMS key, is unknown from this evidence", []))
+    groups = case.evidence.log_groups
+    keys = set(groups.loc[groups["log_group"] == group, "kms_key_id"].dropna())
+    associations = case.events("logs.amazonaws.com", LOG_GROUP_KMS_CHANGES)
+    associations = with_request(associations, lambda r: r.get("logGroupName") == group)
+    keys |= {r.get("kmsKeyId") for r in associations["request"] if r.get("kmsKeyId")}
+    ids = {_key_id(key) for key in keys}
+    changes = case.events("kms.amazonaws.com", KMS_CHANGES)
+    changes = with_request(changes, lambda r: _key_id(r.get("keyId")) in ids)
+    rows = []
+    for event in list(changes.itertuples(index=False)) + list(associations.itertuples(index=False)):
+        good = LOG_GROUP_KMS_CHANGES.get(event.event_name, KMS_CHANGES.get(event.event_name))
+        if good is None:
+            key = next((k for k in keys if _key_id(k) == _key_id(event.request.get("keyId"))), event.request.get("keyId"))
+            good = _logs_may_use(event.request.get("policy"), case, key)
+        rows.append((event.event_time, good, event))
+    rows.sort(key=lambda item: item[0])
+    before = [item for item in rows if case.reference is None or item[0] <= case.reference]
+    if not keys:
+        verdict = "ruled_out" if (groups["log_group"] == group).any() else "inconclusive"
+        return Outcome(Finding(code, verdict, f"log group {group} is not encrypted with a KMS key in this evidence", []))
+    if not before or before[-1][1]:
+        return Outcome(Finding(code, "ruled_out" if len(case.evidence.events) else "inconclusive",
+                               f"no change {case.between()} left CloudWatch Logs unable to use key {', '.join(sorted(ids))}", []))
+    when, _good, trigger = before[-1]
+    fixed = next((item for item in rows if item[0] > when and item[1]), None)
+    recovery = event_ref(fixed[2]._asdict()) if fixed else None
+    return Outcome(
+        Finding(code, "confirmed", f"{trigger.event_name} by {trigger.actor} at {_at(when)} left CloudWatch Logs unable "
+                                   f"to use the log group's KMS key", [trigger.event_id] + ([recovery["event_id"]] if recovery else [])),
+        event_ref(trigger._asdict()),
+        recovery,
+    )
+
+
+def _rate_limited(case: Case) -> Outcome:
+    code = "rate-limited"
+    window_signals = {s["signal"] for s in (case.window or {}).get("signals", [])}
+    throttled = [s for s in case.signals if s.signal == "rate-limited"]
+    if case.subject.error == "Rate limited" or "rate-limited" in window_signals:
+        evidence = [case.subject.status_source] if case.subject.error == "Rate limited" else []
+        return Outcome(Finding(code, "confirmed", "CloudWatch Logs throttled delivery (DeliverLogsErrorMessage "
+                                                  f"'{case.subject.error or 'n/a'}', {len(throttled)} throttled calls)",
+                               evidence + [s.source for s in throttled[:5]]))
+    if case.subject.error or window_signals:
+        return Outcome(Finding(code, "ruled_out", f"delivery failed with '{case.subject.error or ', '.join(sorted(window_signals))}', "
+                                                  "not 'Rate limited'", [case.subject.status_source or "signals"]))
+    return Outcome(Finding(code, "inconclusive", "no DeliverLogsErrorMessage or refused call says whether delivery was throttled", []))
+
+
+def _none(case: Case) -> Outcome:
+    code = "none"
+    ok = [s for s in case.signals if s.ok]
+    if case.window is not None or case.subject.status == "FAILED":
+        return Outcome(Finding(code, "ruled_out", "delivery failed", [s["source"] for s in (case.window or {}).get("signals", [])[:3]]))
+    if ok:
+        return Outcome(Finding(code, "confirmed", f"{len(ok)} signals show delivery working and none shows it failing",
+                               sorted({s.source for s in ok})[:5]))
+    return Outcome(Finding(code, "inconclusive", "no delivery signal in the evidence (status, log streams, metrics or alarms)", []))
+
+
+@dataclass(frozen=True)
+class Hypothesis:
+    """One root cause to test: its code, its test, and the services whose collection gaps leave it open."""
+
+    code: str
+    test: Callable[[Case], Outcome]
+    services: tuple[str, ...]
+    global_evidence: bool = False  # its evidence is in us-east-1 (IAM), not the flow log's region
+
+
+HYPOTHESES: tuple[Hypothesis, ...] = (
+    *(Hypothesis(code, _role_test(code), ("cloudtrail", "iam"), True) for code in IAM_CODES[:-1]),
+    Hypothesis("scp-deny", _role_test("scp-deny"), ("cloudtrail", "organizations"), True),
+    Hypothesis("role-deleted", _role_test("role-deleted"), ("cloudtrail", "iam"), True),
+    Hypothesis("role-recreated", _role_test("role-recreated"), ("cloudtrail", "iam"), True),
+    Hypothesis("log-group-deleted", _log_group_deleted, ("cloudtrail", "logs")),
+    Hypothesis("kms-key-denied", _kms_key_denied, ("cloudtrail", "kms", "logs")),
+    Hypothesis("rate-limited", _rate_limited, ("ec2", "logs")),
+    Hypothesis("flow-log-deleted", _flow_log_deleted, ("cloudtrail", "ec2")),
+    Hypothesis("none", _none, ("ec2", "logs", "cloudwatch")),
+)

@@ -1,0 +1,292 @@
+"""Observed delivery: every signal the evidence holds about one flow log, and the failure windows they make.
+
+Signals come from ``DeliverLogsStatus`` (with ``DeliverLogsErrorMessage``), the delivery role's own
+CloudWatch Logs calls in CloudTrail (refused or not), the service's refused ``AssumeRole`` calls,
+``lastIngestionTime`` of the log streams, ``IncomingLogEvents`` data points and alarm state changes.
+A failure window opens at the first failure signal and closes at the first success signal after it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from flowforensics.frames.schema import frame
+
+SERVICE = "vpc-flow-logs.amazonaws.com"
+DELIVERY_CALLS = ("CreateLogStream", "PutLogEvents", "CreateLogGroup", "DescribeLogGroups", "DescribeLogStreams")
+DELIVERED_CALLS = ("CreateLogStream", "PutLogEvents")
+DELIVERY_METRICS = ("IncomingLogEvents", "IncomingBytes")
+# Flow logs publish every 1 or 10 minutes; no ingestion for longer than this is a missed delivery.
+STALE_AFTER_MINUTES = 15
+DEFAULT_PERIOD_MINUTES = 5  # the period of a lone metric data point
+# errorCode (or a word of errorMessage) -> the failure signal it is.
+ERROR_SIGNALS: tuple[tuple[str, str], ...] = (
+    ("kms", "kms-error"),
+    ("throttl", "rate-limited"),
+    ("limitexceeded", "rate-limited"),
+    ("ratelimit", "rate-limited"),
+    ("resourcenotfound", "log-group-missing"),
+    ("accessdenied", "access-denied"),
+    ("unauthorized", "access-denied"),
+)
+
+
+@dataclass(frozen=True)
+class Signal:
+    """One observation of delivery.
+
+    Attributes
+    ----------
+    time : pandas.Timestamp or None
+        When it was observed (None for a status read without a collection time).
+    signal : str
+        What it is: ``access-denied``, ``delivered``, ``ingestion``, ``no-ingestion``, ``metric-zero``...
+    ok : bool
+        Whether it shows delivery working.
+    source : str
+        The event id, evidence file or frame it comes from, for an auditor to re-check.
+    detail : str
+        The values behind it, in a few words.
+    until : pandas.Timestamp or None
+        For a metric data point, the end of its period: it tells about the whole span, not one moment.
+    """
+
+    time: Any
+    signal: str
+    ok: bool
+    source: str
+    detail: str = ""
+    until: Any = None
+
+    @property
+    def precise(self) -> bool:
+        """Whether it is one moment (a CloudTrail call, an ingestion, a state change), not a period."""
+        return self.until is None
+
+
+@dataclass(frozen=True)
+class Subject:
+    """The flow log whose delivery is observed."""
+
+    flow_log_id: str
+    role_arn: str | None
+    log_group: str | None
+    region: str | None
+    status: str | None = None
+    error: str | None = None
+    status_source: str | None = None
+    status_time: Any = None
+
+
+def _nonempty(value: Any) -> bool:
+    return isinstance(value, str) and bool(value)
+
+
+def collection_times(evidence: Any) -> dict[str, Any]:
+    """Evidence file (as frames name it) -> when it was collected, from the manifest."""
+    from flowforensics.evidence.values import parse_time
+
+    root = Path(evidence.path)
+    return {
+        str(root / entry["path"]): parse_time(entry.get("collected_at"))
+        for entry in (evidence.manifest or {}).get("files", [])
+    }
+
+
+def _error_signal(code: Any, message: Any) -> str:
+    text = f"{code or ''} {message or ''}".lower().replace(" ", "")
+    return next((signal for word, signal in ERROR_SIGNALS if word in text), "access-denied")
+
+
+def _status(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    if subject.status in ("FAILED", "SUCCESS"):
+        yield Signal(
+            subject.status_time,
+            "deliver-logs-status",
+            subject.status == "SUCCESS",
+            subject.status_source or "describe-flow-logs",
+            f"DeliverLogsStatus {subject.status}" + (f": {subject.error}" if subject.error else ""),
+        )
+
+
+def _role_calls(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    if not subject.role_arn:
+        return
+    events = evidence.events
+    role_name = subject.role_arn.rsplit("/", 1)[-1]
+    by_role = (events["session_issuer"] == subject.role_arn) | events["actor"].str.contains(
+        f":assumed-role/{role_name}/", regex=False
+    )
+    calls = events[by_role.fillna(False) & (events["event_source"] == "logs.amazonaws.com") & events["event_name"].isin(DELIVERY_CALLS)]
+    for event in calls.itertuples(index=False):
+        group = (event.request or {}).get("logGroupName") if isinstance(event.request, dict) else None
+        if group and subject.log_group and group != subject.log_group:
+            continue
+        if isinstance(event.error_code, str):
+            yield Signal(event.event_time, _error_signal(event.error_code, event.error_message), False, event.event_id,
+                         f"{event.event_name} refused: {event.error_code} {event.error_message or ''}".strip())
+        elif event.event_name in DELIVERED_CALLS:
+            yield Signal(event.event_time, "delivered", True, event.event_id, f"{event.event_name} by the role succeeded")
+
+
+def _assume_role(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    if not subject.role_arn:
+        return
+    events = evidence.events
+    calls = events[(events["event_name"] == "AssumeRole") & (events["actor"] == SERVICE) & events["error_code"].notna()]
+    for event in calls.itertuples(index=False):
+        if isinstance(event.request, dict) and event.request.get("roleArn") == subject.role_arn:
+            yield Signal(event.event_time, "assume-role-denied", False, event.event_id,
+                         f"{SERVICE} could not assume the role: {event.error_code}")
+
+
+def _streams(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    import pandas as pd
+
+    streams = evidence.log_streams[evidence.log_streams["log_group"] == subject.log_group]
+    for stream in streams.itertuples(index=False):
+        if pd.notna(stream.last_ingestion):
+            yield Signal(stream.last_ingestion, "ingestion", True, stream.source_file, f"lastIngestionTime of {stream.log_stream}")
+    stale = pd.Timedelta(minutes=STALE_AFTER_MINUTES)
+    for observed_at, seen in streams.dropna(subset=["observed_at", "last_ingestion"]).groupby("observed_at"):
+        latest = seen["last_ingestion"].max()
+        if observed_at - latest > stale:
+            yield Signal(latest + stale, "no-ingestion", False, seen["source_file"].iloc[0],
+                         f"no log stream ingested between {latest.isoformat()} and {observed_at.isoformat()}")
+
+
+def _metrics(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    import pandas as pd
+
+    metrics = evidence.metrics
+    points = metrics[(metrics["log_group"] == subject.log_group) & metrics["metric_name"].isin(DELIVERY_METRICS)]
+    for (name, _source), series in points.groupby(["metric_name", "source_file"]):
+        series = series.dropna(subset=["timestamp"]).sort_values("timestamp")
+        steps = series["timestamp"].diff().dropna()
+        period = steps.min() if len(steps) else pd.Timedelta(minutes=DEFAULT_PERIOD_MINUTES)
+        previous = None
+        for point in series.itertuples(index=False):
+            if previous is not None and point.timestamp - previous > 1.5 * period:
+                yield Signal(previous + period, "metric-missing", False, point.source_file,
+                             f"no {name} data point between {previous.isoformat()} and {point.timestamp.isoformat()}",
+                             until=point.timestamp)
+            ok = bool(point.value and point.value > 0)
+            yield Signal(point.timestamp, "metric" if ok else "metric-zero", ok, point.source_file,
+                         f"{name} = {point.value:g} in the period from {point.timestamp.isoformat()}", until=point.timestamp + period)
+            previous = point.timestamp
+
+
+def _alarms(evidence: Any, subject: Subject) -> Iterator[Signal]:
+    import pandas as pd
+
+    from flowforensics.evidence.values import parse_time
+
+    alarms = evidence.alarms
+    on_group = alarms[(alarms["log_group"] == subject.log_group) & alarms["metric_name"].isin(DELIVERY_METRICS)]
+    history = evidence.alarm_history
+    changes = history[history["alarm_name"].isin(set(on_group["alarm_name"])) & history["new_state"].isin(["ALARM", "OK"])]
+    for change in changes.itertuples(index=False):
+        yield Signal(change.timestamp, f"alarm-{change.new_state.lower()}", change.new_state == "OK", change.source_file,
+                     f"alarm {change.alarm_name}: {change.old_state} -> {change.new_state}")
+        # The data points the alarm evaluated (stateReasonData) are metric data like get-metric-data's.
+        reason = ((change.data or {}).get("newState") or {}).get("stateReasonData") or {} if isinstance(change.data, dict) else {}
+        period = pd.Timedelta(seconds=reason.get("period") or DEFAULT_PERIOD_MINUTES * 60)
+        for point in reason.get("evaluatedDatapoints") or []:
+            when, value = parse_time(point.get("timestamp")), point.get("value")
+            if when is None or value is None:
+                continue
+            ok = value > 0
+            yield Signal(pd.Timestamp(when), "metric" if ok else "metric-zero", ok, change.source_file,
+                         f"alarm {change.alarm_name} evaluated {value:g} in the period from {when.isoformat()}",
+                         until=pd.Timestamp(when) + period)
+
+
+# Every source of delivery signals, in the order they are read.
+SIGNAL_SOURCES: tuple[Callable[[Any, Subject], Iterator[Signal]], ...] = (
+    _status, _role_calls, _assume_role, _streams, _metrics, _alarms,
+)
+
+
+def subject_of(evidence: Any, flow_log: Any) -> Subject:
+    """The :class:`Subject` of one ``flow_logs`` row, with the time its status was read."""
+    source = flow_log.get("source_file")
+    return Subject(
+        flow_log_id=flow_log["flow_log_id"],
+        role_arn=flow_log["role_arn"] if _nonempty(flow_log.get("role_arn")) else None,
+        log_group=flow_log["log_group"] if _nonempty(flow_log.get("log_group")) else None,
+        region=flow_log["region"] if _nonempty(flow_log.get("region")) else None,
+        status=flow_log["deliver_logs_status"] if _nonempty(flow_log.get("deliver_logs_status")) else None,
+        error=flow_log["deliver_logs_error"] if _nonempty(flow_log.get("deliver_logs_error")) else None,
+        status_source=source if _nonempty(source) else None,
+        status_time=collection_times(evidence).get(source) if _nonempty(source) else None,
+    )
+
+
+def signals(evidence: Any, subject: Subject) -> list[Signal]:
+    """Every delivery signal about ``subject``, timed ones in time order, untimed ones last."""
+    found = [signal for source in SIGNAL_SOURCES for signal in source(evidence, subject)]
+    timed = sorted((s for s in found if s.time is not None), key=lambda s: (s.time, s.ok))
+    return timed + [s for s in found if s.time is None]
+
+
+ALARM_SIGNALS = ("alarm-alarm", "alarm-ok")
+
+
+def corroborated(window: dict[str, Any], found: list[Signal]) -> bool:
+    """Whether a window rests on more than alarm state changes, or alarms are all the evidence has.
+
+    An alarm can flap on its own (missing data, a threshold too tight); delivery failing shows in the
+    role's calls, the metrics or the log streams too, when the evidence holds them.
+    """
+    if any(entry["signal"] not in ALARM_SIGNALS for entry in window["signals"] if entry["signal"] not in ("metric", "ingestion", "delivered")):
+        return True
+    return all(signal.signal in ALARM_SIGNALS for signal in found if signal.time is not None)
+
+
+def failure_windows(found: list[Signal]) -> Any:
+    """Failure windows: from the first failure signal to the first success signal after it.
+
+    A metric period with data ends a window only at the period's end (delivery resumed somewhere in
+    it, after any refused call it also holds); a window opened by a period without data starts at
+    the first refused call inside that period when there is one, which is more precise.
+
+    Returns
+    -------
+    pandas.DataFrame
+        The ``failure_windows`` frame; ``end`` is NaT while the last window is still failing.
+    """
+    import heapq
+
+    queue = [(s.time, not s.ok, n, s) for n, s in enumerate(found) if s.time is not None]
+    heapq.heapify(queue)
+    windows: list[dict[str, Any]] = []
+    current: dict[str, Any] | None = None
+    while queue:
+        when, _, order, signal = heapq.heappop(queue)
+        if signal.ok and current is not None and signal.until is not None and when < signal.until:
+            heapq.heappush(queue, (signal.until, False, order, signal))  # known resumed only at the period's end
+            continue
+        if signal.ok and current is None:
+            continue
+        entry = {"signal": signal.signal, "time": signal.time.isoformat(), "source": signal.source}
+        if not signal.ok:
+            if current is None:
+                current = {"start": when, "end": None, "signals": [], "opened_until": signal.until}
+                windows.append(current)
+            elif signal.precise and current["opened_until"] is not None and when < current["opened_until"] and not any(
+                found_signal["precise"] for found_signal in current["signals"]
+            ):
+                current["start"] = when
+            current["signals"].append({**entry, "precise": signal.precise})
+        else:
+            current["end"] = when
+            current["signals"].append({**entry, "precise": signal.precise})
+            current = None
+    for window in windows:
+        window.pop("opened_until")
+        for entry in window["signals"]:
+            entry.pop("precise")
+    return frame("failure_windows", windows)

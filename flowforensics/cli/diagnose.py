@@ -1,0 +1,63 @@
+"""``flowforensics diagnose EVIDENCE [--flow-log-id ID] [--json]``: the root cause of each flow log's failure."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``diagnose``."""
+    parser.add_argument("evidence", help="an evidence folder or file")
+    parser.add_argument("--flow-log-id", help="diagnose only this flow log")
+    parser.add_argument("--json", action="store_true", help="print the diagnose --json contract of DESIGN.md")
+
+
+def one_line(entry: Any) -> str:
+    """One line for a flow log: status, root cause, since when, and the trigger."""
+    line = f"{entry.flow_log_id} {entry.status} {entry.root_cause} ({entry.confidence})"
+    if entry.failure_started:
+        line += f" since {entry.failure_started}"
+    if entry.trigger:
+        line += f"; trigger {entry.trigger.event_name} {entry.trigger.event_id} by {entry.trigger.actor or 'unknown'}"
+    if entry.recovery:
+        line += f"; recovery {entry.recovery.event_name} {entry.recovery.event_id}"
+    return line
+
+
+def summary(entry: Any) -> list[str]:
+    """The human summary of one flow log: the line, what it delivers where, findings and the fix."""
+    lines = [one_line(entry), f"  role {entry.role_arn or 'unknown'} -> log group {entry.log_group or 'unknown'} ({entry.region})"]
+    if entry.recovery:
+        lag = f"{entry.recovery.lag_seconds:.0f} s after it" if entry.recovery.lag_seconds is not None else "not seen"
+        lines.append(f"  fixed by {entry.recovery.event_name} at {entry.recovery.event_time} by {entry.recovery.actor}; "
+                     f"delivery resumed {entry.recovery.delivery_resumed or 'n/a'} ({lag})")
+    for finding in entry.findings:
+        if finding.verdict != "ruled_out":
+            shown = f" [{', '.join(finding.evidence[:3])}]" if finding.evidence else ""
+            lines.append(f"  {finding.verdict:12} {finding.code}: {finding.summary}{shown}")
+    lines += [f"  fix: {command}" for command in entry.remediation.commands]
+    return lines
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the evidence, diagnose, print."""
+    import flowforensics
+    from flowforensics.analysis.diagnosis import diagnose
+
+    result = diagnose(flowforensics.load(args.evidence), args.flow_log_id)
+    if args.json:
+        print(result.to_json())
+        return 0
+    if not result.flow_logs:
+        print(f"{args.evidence}: no flow log in this evidence")
+    elif len(result.flow_logs) == 1:
+        print("\n".join(summary(result.flow_logs[0])))
+    else:
+        failing = [entry for entry in result.flow_logs if entry.status != "SUCCESS" or entry.root_cause != "none"]
+        for entry in failing:
+            print(one_line(entry))
+        healthy = len(result.flow_logs) - len(failing)
+        if healthy:
+            print(f"{healthy} other flow log(s) delivering (root cause none)")
+    return 0

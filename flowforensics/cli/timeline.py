@@ -1,0 +1,37 @@
+"""``flowforensics timeline EVIDENCE [--flow-log-id ID] [--json | --csv]``: what happened, in order."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Declare the arguments of ``timeline``."""
+    parser.add_argument("evidence", help="an evidence folder or file")
+    parser.add_argument("--flow-log-id", help="only this flow log")
+    shape = parser.add_mutually_exclusive_group()
+    shape.add_argument("--json", action="store_true", help="one JSON object per row, in a JSON array")
+    shape.add_argument("--csv", action="store_true", help="CSV with the timeline frame's columns")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Load the evidence, build the timeline, print it."""
+    import flowforensics
+    from flowforensics.analysis.timeline import timeline
+    from flowforensics.errors import EvidenceError
+
+    evidence = flowforensics.load(args.evidence)
+    if args.flow_log_id and not (evidence.flow_logs["flow_log_id"] == args.flow_log_id).any():
+        raise EvidenceError(args.evidence, f"no flow log {args.flow_log_id} in this evidence")
+    table = timeline(evidence, args.flow_log_id)
+    if args.json:
+        print(table.to_json(orient="records", date_format="iso", indent=2, default_handler=str))
+    elif args.csv:
+        table = table.assign(detail=table["detail"].map(lambda detail: json.dumps(detail, default=str)))
+        table.to_csv(sys.stdout, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
+    else:
+        for row in table.itertuples(index=False):
+            print(f"{row.time:%Y-%m-%dT%H:%M:%SZ}  {row.lane:9}  {row.summary}")
+    return 0

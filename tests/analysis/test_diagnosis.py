@@ -1,0 +1,132 @@
+"""The diagnosis on real third-party CloudTrail records and on every sample incident."""
+
+from __future__ import annotations
+
+import json
+import shutil
+
+import pandas as pd
+import pytest
+
+import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.analysis.results import CONFIDENCES, STATUSES, VERDICTS
+from flowforensics.analysis.root_causes import ROOT_CAUSES
+from flowforensics.errors import EvidenceError
+from flowforensics.scenarios import SCENARIOS
+
+from .conftest import SAMPLES
+
+VPC_REMOVE_FLOW_LOGS = SAMPLES / "stratus-red-team" / "aws.defense-evasion.vpc-remove-flow-logs.json"
+# Metrics come in 5-minute periods: the evidence bounds when delivery failed or resumed only that closely.
+METRIC_PERIOD = pd.Timedelta(minutes=5)
+
+
+def _close(got: str | None, expected: str | None) -> bool:
+    if got is None or expected is None:
+        return got == expected
+    return abs(pd.Timestamp(got) - pd.Timestamp(expected)) <= METRIC_PERIOD
+
+
+def _check_contract(entry: dict) -> None:
+    assert entry["status"] in STATUSES
+    assert entry["root_cause"] in ROOT_CAUSES
+    assert entry["confidence"] in CONFIDENCES
+    assert {f["code"] for f in entry["findings"]} >= set(ROOT_CAUSES) - {"inconclusive"}
+    assert all(f["verdict"] in VERDICTS for f in entry["findings"])
+    assert set(entry["remediation"]) == {"permissions_policy", "trust_policy", "commands"}
+
+
+def test_real_vpc_remove_flow_logs_is_a_deleted_flow_log() -> None:
+    result = diagnose(flowforensics.load(VPC_REMOVE_FLOW_LOGS)).to_dict()
+    (entry,) = result["flow_logs"]
+    _check_contract(entry)
+    assert entry["flow_log_id"] == "fl-0e17aa62a21d4bbfe"
+    assert entry["status"] == "DELETED"
+    assert entry["root_cause"] == "flow-log-deleted"
+    assert entry["trigger"]["event_id"] == "ded2f5af-f3a5-46d2-a170-a23206a32c36"
+    assert entry["trigger"]["event_name"] == "DeleteFlowLogs"
+    assert entry["trigger"]["actor"] == "arn:aws:iam::498376118699:user/christophe"
+    assert entry["recovery"] is None
+    findings = {f["code"]: f for f in entry["findings"]}
+    deleted = findings["flow-log-deleted"]
+    assert deleted["verdict"] == "confirmed" and "T1562.008" in deleted["summary"] and "christophe" in deleted["summary"]
+    assert deleted["evidence"] == ["ded2f5af-f3a5-46d2-a170-a23206a32c36"]
+    # The file holds only DeleteFlowLogs: the role is unknown, and said so rather than guessed.
+    assert findings["permission-missing"]["verdict"] == "inconclusive"
+    assert "role" in findings["permission-missing"]["summary"] and "unknown" in findings["permission-missing"]["summary"]
+
+
+def test_whole_samples_folder_gives_one_entry_per_flow_log() -> None:
+    evidence = flowforensics.load(SAMPLES)
+    result = diagnose(evidence).to_dict()
+    assert sorted(e["flow_log_id"] for e in result["flow_logs"]) == sorted(evidence.flow_logs["flow_log_id"])
+    for entry in result["flow_logs"]:
+        _check_contract(entry)
+    json.dumps(result)  # the contract is JSON as it is
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_sample_incident_is_diagnosed_right(name: str, scenario_folder) -> None:
+    expected = SCENARIOS[name].expected
+    result = diagnose(flowforensics.load(scenario_folder(name)), expected.flow_log_id).to_dict()
+    (entry,) = result["flow_logs"]
+    _check_contract(entry)
+    assert (entry["status"], entry["root_cause"]) == (expected.status, expected.root_cause)
+    assert (entry["role_arn"], entry["log_group"], entry["region"]) == (expected.role_arn, expected.log_group, expected.region)
+    trigger, recovery = entry["trigger"] or {}, entry["recovery"] or {}
+    assert (trigger.get("event_id"), trigger.get("event_name"), trigger.get("actor")) == (
+        expected.trigger_event_id, expected.trigger_event_name, expected.trigger_actor
+    )
+    assert (recovery.get("event_id"), recovery.get("event_name")) == (expected.recovery_event_id, expected.recovery_event_name)
+    assert _close(entry["failure_started"], expected.failure_started)
+    assert _close(recovery.get("delivery_resumed"), expected.delivery_resumed)
+    if recovery.get("delivery_resumed"):
+        lag = pd.Timestamp(recovery["delivery_resumed"]) - pd.Timestamp(recovery["event_time"])
+        assert recovery["lag_seconds"] == lag.total_seconds() > 0
+    red_herrings = set(expected.red_herring_event_ids)
+    assert not red_herrings & {trigger.get("event_id"), recovery.get("event_id")}
+    if expected.root_cause not in ("none", "inconclusive"):
+        assert entry["confidence"] == "confirmed"
+        confirmed = {f["code"] for f in entry["findings"] if f["verdict"] == "confirmed"}
+        assert expected.root_cause in confirmed
+
+
+@pytest.mark.parametrize("name", ["flow-log-deleted", "log-group-deleted"])
+def test_deletions_are_security_findings_naming_the_actor(name: str, scenario_folder) -> None:
+    expected = SCENARIOS[name].expected
+    (entry,) = diagnose(flowforensics.load(scenario_folder(name)), expected.flow_log_id).flow_logs
+    finding = next(f for f in entry.findings if f.code == name)
+    assert "T1562.008" in finding.summary and expected.trigger_actor in finding.summary
+
+
+def test_cloudtrail_removed_gives_inconclusive_naming_what_is_missing(scenario_folder, tmp_path) -> None:
+    folder = tmp_path / "no-trail"
+    shutil.copytree(scenario_folder("permission-removed"), folder)
+    shutil.rmtree(folder / "cloudtrail")
+    (folder / "manifest.json").unlink()  # the files no longer match it
+    expected = SCENARIOS["permission-removed"].expected
+    (entry,) = diagnose(flowforensics.load(folder), expected.flow_log_id).flow_logs
+    assert entry.root_cause == "inconclusive" and entry.trigger is None and entry.recovery is None
+    missing = next(f for f in entry.findings if f.code == "inconclusive")
+    assert f"no CloudTrail events for role {expected.role_arn.rsplit('/', 1)[-1]} in us-east-1 between" in missing.summary
+
+
+def test_no_cloudtrail_scenario_names_the_gap(scenario_folder) -> None:
+    (entry,) = diagnose(flowforensics.load(scenario_folder("no-cloudtrail"))).flow_logs
+    assert entry.root_cause == "inconclusive" and entry.confidence == "possible"
+    assert any("no CloudTrail events for role" in f.summary for f in entry.findings if f.verdict == "inconclusive")
+
+
+def test_unknown_flow_log_id_is_an_evidence_error() -> None:
+    with pytest.raises(EvidenceError, match="fl-00000000000000000"):
+        diagnose(flowforensics.load(VPC_REMOVE_FLOW_LOGS), "fl-00000000000000000")
+
+
+def test_end_ignores_what_came_after(scenario_folder) -> None:
+    expected = SCENARIOS["permission-removed"].expected
+    evidence = flowforensics.load(scenario_folder("permission-removed"))
+    before_fix = pd.Timestamp(expected.failure_started) + pd.Timedelta(minutes=30)
+    (entry,) = diagnose(evidence, expected.flow_log_id, end=before_fix).flow_logs
+    assert entry.root_cause == "permission-missing" and entry.status == "FAILED"
+    assert entry.trigger.event_id == expected.trigger_event_id and entry.recovery is None

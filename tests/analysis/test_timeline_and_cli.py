@@ -1,0 +1,75 @@
+"""The timeline frame and the ``diagnose`` / ``timeline`` commands."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+
+import flowforensics
+from flowforensics.analysis.timeline import LANES, policy_diff, timeline
+from flowforensics.cli import main
+from flowforensics.frames.schema import SCHEMAS
+from flowforensics.scenarios import SCENARIOS
+
+from .test_diagnosis import VPC_REMOVE_FLOW_LOGS
+
+
+def test_policy_diff_is_one_line() -> None:
+    before = {"Statement": [{"Effect": "Allow", "Action": ["logs:PutLogEvents"], "Resource": "arn:x:*"}]}
+    after = {"Statement": [{"Effect": "Allow", "Action": "logs:PutLogEvents", "Resource": "arn:x"}]}
+    assert policy_diff(before, after) == "-Allow logs:PutLogEvents on arn:x:*; +Allow logs:PutLogEvents on arn:x"
+    assert policy_diff(before, None).startswith("deleted: -Allow")
+
+
+def trigger_group_arn(expected) -> str:
+    return f"arn:aws:logs:{expected.region}:{expected.account_id}:log-group:{expected.log_group}"
+
+
+def test_timeline_has_every_lane_in_order(scenario_folder) -> None:
+    expected = SCENARIOS["permission-removed"].expected
+    table = timeline(flowforensics.load(scenario_folder("permission-removed")), expected.flow_log_id)
+    assert list(table.columns) == list(SCHEMAS["timeline"])
+    assert set(table["lane"]) == set(LANES)
+    assert table["time"].is_monotonic_increasing
+    trigger = table[table["event_id"] == expected.trigger_event_id].iloc[0]
+    assert trigger["lane"] == "iam" and trigger["actor"] == expected.trigger_actor
+    diff = trigger["detail"]["diff"]["inline:flow-logs-delivery"]  # scoped to the group, without ':*'
+    assert "-Allow logs:PutLogEvents on *" in diff and diff.endswith(f"+Allow logs:PutLogEvents on {trigger_group_arn(expected)}")
+    assert expected.red_herring_event_ids[0] not in set(table["event_id"].dropna())  # another role's change
+
+
+def test_diagnose_command_json_and_summary(capsys) -> None:
+    assert main(["diagnose", str(VPC_REMOVE_FLOW_LOGS), "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["flow_logs"][0]
+    assert entry["root_cause"] == "flow-log-deleted" and entry["status"] == "DELETED"
+    assert main(["diagnose", str(VPC_REMOVE_FLOW_LOGS)]) == 0
+    out = capsys.readouterr().out
+    assert out.startswith("fl-0e17aa62a21d4bbfe DELETED flow-log-deleted (confirmed)") and "christophe" in out
+
+
+def test_diagnose_command_one_line_per_failing_flow_log(capsys) -> None:
+    from .conftest import SAMPLES
+
+    assert main(["diagnose", str(SAMPLES)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == 2 and all(" DELETED flow-log-deleted " in line for line in lines)
+
+
+def test_bad_input_is_one_line_and_exit_1(capsys, tmp_path) -> None:
+    assert main(["diagnose", str(tmp_path / "missing")]) == 1
+    assert main(["diagnose", str(VPC_REMOVE_FLOW_LOGS), "--flow-log-id", "fl-1"]) == 1
+    assert main(["timeline", str(VPC_REMOVE_FLOW_LOGS), "--flow-log-id", "fl-1"]) == 1
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 3 and "no such file" in err[0] and "fl-1" in err[1]
+
+
+def test_timeline_command_csv_and_json(capsys) -> None:
+    assert main(["timeline", str(VPC_REMOVE_FLOW_LOGS), "--csv"]) == 0
+    rows = list(csv.DictReader(io.StringIO(capsys.readouterr().out)))
+    assert [(r["lane"], r["kind"], r["event_id"]) for r in rows] == [
+        ("flow-log", "DeleteFlowLogs", "ded2f5af-f3a5-46d2-a170-a23206a32c36")
+    ]
+    assert main(["timeline", str(VPC_REMOVE_FLOW_LOGS), "--json"]) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["actor"] == "arn:aws:iam::498376118699:user/christophe" and row["time"].startswith("2024-07-31T15:07:49")
