@@ -18,7 +18,7 @@ __version__ = "0.1.0"
 if TYPE_CHECKING:
     from flowforensics.frames.evidence import Evidence
 
-__all__ = ["__version__", "load", "Evidence"]
+__all__ = ["__version__", "load", "collect", "Evidence"]
 
 
 def load(path: Any, *, strict: bool = False) -> Evidence:
@@ -41,6 +41,21 @@ def load(path: Any, *, strict: bool = False) -> Evidence:
     from flowforensics.frames.evidence import load_evidence
 
     return load_evidence(path, strict=strict)
+
+
+def collect(out: Any, **options: Any) -> Any:
+    """Collect evidence from AWS, read-only, into the folder ``out``.
+
+    See :func:`flowforensics.collection.collect` for the options (flow log ids, role names, regions,
+    window, profile, endpoint).
+
+    Returns
+    -------
+    flowforensics.collection.CollectionResult
+    """
+    from flowforensics.collection import collect as collect_evidence
+
+    return collect_evidence(out, **options)
 
 
 def __getattr__(name: str) -> Any:

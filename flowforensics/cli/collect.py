@@ -1,0 +1,61 @@
+"""``flowforensics collect``: read-only collection from AWS into an evidence folder."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
+    """The AWS CLI's connection options, shared by ``collect`` and ``watch``."""
+    parser.add_argument("--profile", help="AWS profile (SSO and assumed-role profiles included)")
+    parser.add_argument("--region", help="AWS region (default: the profile's or AWS_REGION)")
+    parser.add_argument(
+        "--endpoint-url", help="one endpoint for every service, e.g. moto server (default: AWS_ENDPOINT_URL)"
+    )
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add ``collect``'s arguments."""
+    add_aws_arguments(parser)
+    what = parser.add_mutually_exclusive_group(required=True)
+    what.add_argument(
+        "--flow-log-id", action="append", metavar="ID", help="a flow log to investigate (repeatable)"
+    )
+    what.add_argument(
+        "--role-name", action="append", metavar="NAME", help="a delivery role to investigate (repeatable)"
+    )
+    what.add_argument("--all", action="store_true", help="every flow log; evidence for those not delivering")
+    parser.add_argument(
+        "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
+    )
+    parser.add_argument(
+        "--start", metavar="T", help="window start (default: 7 days before --end; at most 90 days ago)"
+    )
+    parser.add_argument("--end", metavar="T", help="window end (default: now)")
+    parser.add_argument(
+        "--simulate", action="store_true", help="also run iam:SimulatePrincipalPolicy on the delivery actions"
+    )
+    parser.add_argument("--out", required=True, metavar="DIR", help="the evidence folder to write")
+
+
+def run(args: argparse.Namespace) -> int:
+    """Collect, print a summary, and return 0."""
+    from flowforensics.collection import collect
+
+    result = collect(
+        args.out,
+        flow_log_ids=args.flow_log_id or (),
+        role_names=args.role_name or (),
+        all_flow_logs=args.all,
+        regions=args.regions,
+        start=args.start,
+        end=args.end,
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        simulate=args.simulate,
+    )
+    print(result.summary())
+    for skipped in result.skipped:
+        print(f"  skipped {skipped}")
+    return 0
