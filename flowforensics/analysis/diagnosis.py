@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.history import role_history
 from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome
 from flowforensics.analysis.iam import cross_check, flow_log_arn, propose_fix
@@ -158,15 +159,15 @@ def _confidence(code: str, outcome: Outcome | None, window: Any, found: list[Sig
     return "confirmed" if known_before or worked_before else "likely"
 
 
-def _remediation(history: Any, target: Target | None) -> Remediation:
+def _iam_fix(history: Any, target: Target | None) -> Remediation | None:
     if history is None or target is None:
-        return Remediation()
+        return None
     current = history.snapshots[-1]
     role = current.role
     if not role.exists or current.holes():
-        return Remediation()  # no fix is proven on a state the evidence does not fully show
+        return None  # no fix is proven on a state the evidence does not fully show
     boundary = current.boundary()
-    fix = propose_fix(
+    return propose_fix(
         role_arn=target.role_arn,
         trust_policy=("trust policy", role.trust_policy),
         identity_policies=[(label.removeprefix("inline:"), doc) for label, doc in current.identity_policies()],
@@ -178,7 +179,26 @@ def _remediation(history: Any, target: Target | None) -> Remediation:
         flow_log_arn=target.flow_log_arn,
         partition=target.partition,
     )
-    return fix or Remediation()
+
+
+def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
+    groups = evidence.log_groups
+    keys = groups.loc[groups["log_group"] == subject.log_group, "kms_key_id"].dropna().tolist() if subject.log_group else []
+    key = keys[-1] if keys else None
+    policies = evidence.policies
+    key_policies = policies.loc[(policies["policy_type"] == "kms-key") & (policies["policy_arn"] == key), "document"].tolist() if key else []
+    return FlowLogFacts(
+        flow_log_id=row["flow_log_id"],
+        region=subject.region,
+        account_id=_text(row.get("account_id")),
+        role_arn=subject.role_arn,
+        log_group=subject.log_group,
+        resource_id=_text(row.get("resource_id")),
+        traffic_type=_text(row.get("traffic_type")),
+        log_format=_text(row.get("log_format")),
+        kms_key_id=key,
+        key_policy=key_policies[-1] if key_policies else None,
+    )
 
 
 def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, end: Any = None) -> FlowLogDiagnosis:
@@ -223,13 +243,16 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     started = window["start"] if window is not None else (trigger["event_time"] if trigger else None)
     if code == "flow-log-deleted":
         started = None  # delivery did not fail: the flow log stopped existing
+    status = _status(row, found, table)
+    # A flow log delivering again needs no fix; "none" has nothing to fix.
+    needs_fix = code != "none" and status != "SUCCESS"
     return FlowLogDiagnosis(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
         account_id=_text(row.get("account_id")) or (target.account_id if target else None),
         role_arn=subject.role_arn,
         log_group=subject.log_group,
-        status=_status(row, found, table),
+        status=status,
         root_cause=code,
         confidence=_confidence(code, chosen, window, found, case),
         failure_started=iso(started.to_pydatetime()) if _time(started) is not None else None,
@@ -238,7 +261,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         else None,
         recovery=_recovery(chosen, found, window) if chosen is not None else None,
         findings=findings,
-        remediation=_remediation(history, target) if code != "none" else Remediation(),
+        remediation=fix_for(code, _facts(evidence, row, subject), _iam_fix(history, target)) if needs_fix else Remediation(),
     )
 
 

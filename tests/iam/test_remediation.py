@@ -5,39 +5,12 @@ from __future__ import annotations
 import json
 import shlex
 
-import botocore.session
 import pytest
+from aws_cli import check_cli_command
 from iam_states import ACCOUNT, GROUP_ARN, REGION, documented_policy, trust_policy
 
 from flowforensics.analysis.iam import delivery_verdict, propose_fix
 from flowforensics.analysis.iam.remediation import trust_admits_only_the_service
-
-SESSION = botocore.session.get_session()
-
-
-def _camel(kebab: str) -> str:
-    return "".join(part.capitalize() for part in kebab.split("-"))
-
-
-def check_cli_command(command: str) -> dict[str, str]:
-    """Parse a command as a POSIX shell would and check it against the botocore service model:
-    the operation exists, every option is a member of its input, every required member is given."""
-    words = shlex.split(command)
-    assert words[:1] == ["aws"], command
-    service, operation = words[1], _camel(words[2])
-    model = SESSION.get_service_model(service)
-    assert operation in model.operation_names, command
-    shape = model.operation_model(operation).input_shape
-    options: dict[str, str] = {}
-    rest = words[3:]
-    while rest:
-        name = rest.pop(0)
-        assert name.startswith("--"), command
-        member = _camel(name[2:])
-        assert member in shape.members, (member, command)
-        options[member] = "true" if shape.members[member].type_name == "boolean" else rest.pop(0)
-    assert set(shape.required_members) <= set(options), command
-    return options
 
 
 def _state_after(healthy: dict, commands: list[str]) -> dict:

@@ -1,0 +1,80 @@
+"""Fixes outside the role's policies: each is a real AWS CLI command, and each policy in it is proven."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from aws_cli import check_cli_command
+
+import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.analysis.fixes import FlowLogFacts, fix_for
+from flowforensics.analysis.iam import evaluate
+
+# scenario -> the AWS CLI operations its fix runs, in order
+EXPECTED_OPERATIONS = {
+    "role-deleted": ["CreateRole", "PutRolePolicy"],
+    "flow-log-deleted": ["CreateFlowLogs"],
+    "log-group-deleted": ["PutRolePolicy", "CreateLogGroup"],
+    "kms-key-denied": ["PutKeyPolicy"],
+    "rate-limited": ["ListServiceQuotas"],
+    "trust-edited": ["UpdateAssumeRolePolicy"],
+}
+
+
+def _operations(commands: list[str]) -> list[str]:
+    return ["".join(part.capitalize() for part in command.split()[2].split("-")) for command in commands]
+
+
+@pytest.mark.parametrize("name", sorted(EXPECTED_OPERATIONS))
+def test_each_failing_incident_gets_its_fix_as_valid_commands(scenario_folder, name):
+    entry = diagnose(flowforensics.load(scenario_folder(name))).flow_logs[0]
+    commands = entry.remediation.commands
+    assert _operations(commands) == EXPECTED_OPERATIONS[name]
+    for command in commands:
+        check_cli_command(command)
+    assert not any("modify-flow-log" in command for command in commands)
+
+
+def test_the_recreated_flow_log_is_the_one_that_was_deleted(scenario_folder):
+    evidence = flowforensics.load(scenario_folder("flow-log-deleted"))
+    entry = diagnose(evidence).flow_logs[0]
+    options = check_cli_command(entry.remediation.commands[0])
+    assert options["LogGroupName"] == entry.log_group
+    assert options["DeliverLogsPermissionArn"] == entry.role_arn
+    assert options["ResourceType"] == "VPC" and options["ResourceIds"].startswith("vpc-")
+
+
+def test_the_key_policy_fix_lets_cloudwatch_logs_use_the_key_for_this_group_only(scenario_folder):
+    evidence = flowforensics.load(scenario_folder("kms-key-denied"))
+    entry = diagnose(evidence).flow_logs[0]
+    options = check_cli_command(entry.remediation.commands[0])
+    policy, key = json.loads(options["Policy"]), options["KeyId"]
+    group_arn = f"arn:aws:logs:{entry.region}:{entry.account_id}:log-group:{entry.log_group}"
+
+    def decide(group: str) -> str:
+        request = {
+            "principal": f"logs.{entry.region}.amazonaws.com",
+            "action": "kms:GenerateDataKey",
+            "resource": key,
+            "resource_account": entry.account_id,
+            "context": {"kms:EncryptionContext:aws:logs:arn": group},
+        }
+        return evaluate(request, identity_policies=[], resource_policy=policy).decision
+
+    assert decide(group_arn) == "Allowed"
+    assert decide(group_arn + "-other") == "ImplicitlyDenied"
+    # The statements that were there are kept.
+    assert len(policy["Statement"]) == 3
+
+
+def test_no_fix_is_given_when_the_evidence_does_not_name_what_it_needs():
+    facts = FlowLogFacts(flow_log_id="fl-0e17aa62a21d4bbfe", region="us-east-1", account_id="498376118699", role_arn=None, log_group=None)
+    for code in ("flow-log-deleted", "role-deleted", "log-group-deleted", "kms-key-denied"):
+        assert fix_for(code, facts).commands == []
+
+
+def test_a_recovered_flow_log_needs_no_fix(scenario_folder):
+    entry = diagnose(flowforensics.load(scenario_folder("permission-removed"))).flow_logs[0]
+    assert entry.status == "SUCCESS" and entry.remediation.commands == []
