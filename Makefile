@@ -22,7 +22,7 @@ chromium:
 
 test: $(STAMP) chromium
 	$(BIN)/ruff check flowforensics tests benchmarks
-	$(BIN)/python -m pytest -n 2 --nbval-lax -p no:cacheprovider
+	$(BIN)/python -m pytest -n 2 --dist loadfile --nbval-lax -p no:cacheprovider
 
 lint: $(STAMP)
 	$(BIN)/ruff check flowforensics tests benchmarks

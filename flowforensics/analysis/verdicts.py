@@ -12,13 +12,15 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.analysis.history import RoleHistory, RoleSnapshot
-from flowforensics.analysis.iam.delivery import ROOT_CAUSE_PRECEDENCE, DeliveryVerdict, delivery_verdict
+from flowforensics.analysis.iam.delivery import (
+    BLOCKING_CHECKS,
+    ROOT_CAUSE_PRECEDENCE,
+    DeliveryVerdict,
+    delivery_verdict,
+)
 from flowforensics.frames.iam_changes import UNKNOWN
 from flowforensics.frames.schema import frame
 
-# Delivery to an existing log group stops only when one of these is denied; the other recommended
-# actions (CreateLogGroup, DescribeLogGroups, DescribeLogStreams) matter once the group is gone.
-CRITICAL_CHECKS = ("trust", "logs:CreateLogStream", "logs:PutLogEvents")
 FULL_AWS_ACCESS_ID = "p-FullAWSAccess"
 # AWS attaches FullAWSAccess to every root, OU and account; collected SCPs often leave it out.
 FULL_AWS_ACCESS = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]}
@@ -130,9 +132,9 @@ def state_verdict(snapshot: RoleSnapshot, target: Target) -> StateVerdict:
         partition=target.partition,
     )
     holes = snapshot.holes()
-    denied = [check for check in verdict.checks if not check.decision.allowed and check.name in CRITICAL_CHECKS]
+    denied = [check for check in verdict.checks if not check.decision.allowed and check.name in BLOCKING_CHECKS]
     held = [check for check in denied if _definitive(check, snapshot)]
-    others = [check.reason(verdict) for check in verdict.checks if not check.decision.allowed and check.name not in CRITICAL_CHECKS]
+    others = [check.reason(verdict) for check in verdict.checks if not check.decision.allowed and check.name not in BLOCKING_CHECKS]
     remark = f" (not needed while the log group exists: {'; '.join(others)})" if others else ""
     if held:
         causes = {check.root_cause() for check in held}

@@ -36,6 +36,9 @@ DELIVERY_ACTIONS: dict[str, str] = {
     "logs:DescribeLogStreams": LOG_GROUP_ARN,
 }
 FLOW_LOG_ARN = "arn:{partition}:ec2:{region}:{account}:vpc-flow-log/{flow_log_id}"
+# Delivery to an existing log group stops only when one of these is denied; the other recommended
+# actions (CreateLogGroup, DescribeLogGroups, DescribeLogStreams) matter once the group is gone.
+BLOCKING_CHECKS = (TRUST_CHECK, "logs:CreateLogStream", "logs:PutLogEvents")
 
 # (check kind, decision, deciding layer, whether conditions decided it) -> root cause. ``None`` in
 # the last place matches either way.
@@ -149,7 +152,9 @@ class DeliveryVerdict:
     Attributes
     ----------
     allowed : bool
-        Every check is allowed.
+        Every check is allowed: the trust and all five recommended actions.
+    delivers : bool
+        Delivery to the existing log group works: the checks of ``BLOCKING_CHECKS`` are allowed.
     checks : tuple of Check
         The trust decision, then the five ``logs:`` actions.
     root_cause : str or None
@@ -171,6 +176,10 @@ class DeliveryVerdict:
     @property
     def allowed(self) -> bool:
         return all(check.decision.allowed for check in self.checks)
+
+    @property
+    def delivers(self) -> bool:
+        return all(check.decision.allowed for check in self.checks if check.name in BLOCKING_CHECKS)
 
     @property
     def trust(self) -> Check:
@@ -201,6 +210,7 @@ class DeliveryVerdict:
         """The verdict as JSON-ready data."""
         return {
             "allowed": self.allowed,
+            "delivers": self.delivers,
             "root_cause": self.root_cause,
             "reasons": list(self.reasons),
             "role_arn": self.role_arn,
@@ -213,7 +223,12 @@ class DeliveryVerdict:
 
     def _repr_html_(self) -> str:
         esc = html.escape
-        verdict = "delivery allowed" if self.allowed else f"delivery denied: {esc(self.root_cause or '')}"
+        if self.allowed:
+            verdict = "delivery allowed"
+        elif self.delivers:
+            verdict = "delivery works, but not every recommended action is allowed"
+        else:
+            verdict = f"delivery denied: {esc(self.root_cause or '')}"
         rows = "".join(
             f"<tr><td>{esc(c.action)}</td><td><code>{esc(c.resource)}</code></td><td>{esc(c.decision.decision)}</td>"
             f"<td>{esc(c.decision.decided_by)}</td>"

@@ -1,0 +1,431 @@
+"""One incident, section by section, as the ``investigate`` notebook and the report show it.
+
+:func:`open_investigation` loads the evidence and picks the flow log; each method of
+:class:`Investigation` is one notebook cell (it calls the analysis and returns something to display),
+so the notebook stays thin and pytest reaches every section. Nothing here diagnoses: the results come
+from :mod:`flowforensics.analysis`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from dataclasses import dataclass
+from datetime import timedelta
+from functools import cached_property
+from pathlib import Path
+from typing import Any
+
+from flowforensics.analysis.results import Diagnosis, FlowLogDiagnosis
+from flowforensics.presentation.diffs import PolicyDiff, history_diffs
+from flowforensics.presentation.markup import (
+    Html,
+    bullets,
+    code,
+    heading,
+    key_values,
+    paragraph,
+    table,
+    text,
+    when,
+)
+
+# Failing first: the flow log a report is about when none is named.
+STATUS_ORDER = {"FAILED": 0, "DELETED": 1, "UNKNOWN": 2, "SUCCESS": 3}
+# The incident window shown by default: the incident, plus this share of its length on each side.
+INCIDENT_MARGIN = 0.15
+MIN_MARGIN = timedelta(minutes=10)
+VERDICT_HEADLINES = {True: "IAM allows delivery", False: "IAM denies delivery", None: "The evidence cannot tell"}
+FINDING_ORDER = {"confirmed": 0, "inconclusive": 1, "ruled_out": 2}
+FLOW_LOG_FIELDS = (
+    ("Flow log", "flow_log_id"),
+    ("Resource", "resource_id"),
+    ("Traffic", "traffic_type"),
+    ("Destination", "log_destination_type"),
+    ("Log group", "log_group"),
+    ("Delivery role", "role_arn"),
+    ("Flow log status", "flow_log_status"),
+    ("Delivery status", "deliver_logs_status"),
+    ("Delivery error", "deliver_logs_error"),
+    ("Created", "created"),
+    ("Created by", "created_by"),
+    ("Deleted", "deleted"),
+    ("Deleted by", "deleted_by"),
+    ("Read from", "source"),
+)
+
+
+def _to_time(value: Any) -> Any:
+    if value is None or value == "":
+        return None
+    import pandas as pd
+
+    stamp = pd.Timestamp(value)
+    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _json(document: Any) -> str:
+    return json.dumps(document, indent=2, sort_keys=True, default=str)
+
+
+@dataclass
+class Investigation:
+    """The investigation of one flow log in an evidence folder.
+
+    Attributes
+    ----------
+    evidence : Evidence
+        The loaded evidence.
+    flow_log_id : str or None
+        The flow log asked for; ``None`` picks the first failing one of the diagnosis.
+    start, end : pandas.Timestamp or None
+        The incident window asked for (UTC).
+    """
+
+    evidence: Any
+    flow_log_id: str | None = None
+    start: Any = None
+    end: Any = None
+
+    # --- what the analysis says -------------------------------------------------------------------
+    @cached_property
+    def diagnosis(self) -> Diagnosis:
+        """The diagnosis of the flow log asked for, or of every flow log when none was named."""
+        from flowforensics.analysis.diagnosis import diagnose
+
+        return diagnose(self.evidence, self.flow_log_id, start=self.start, end=self.end)
+
+    @cached_property
+    def entry(self) -> FlowLogDiagnosis | None:
+        """The flow log this investigation is about: the one named, else the first failing one."""
+        entries = sorted(self.diagnosis.flow_logs, key=lambda e: STATUS_ORDER.get(e.status, 9))
+        if self.flow_log_id is not None:
+            entries = [e for e in entries if e.flow_log_id == self.flow_log_id]
+        return entries[0] if entries else None
+
+    @cached_property
+    def timeline(self) -> Any:
+        """The ``timeline`` frame of the flow log, within the window asked for."""
+        from flowforensics.analysis.timeline import timeline
+
+        frame = timeline(self.evidence, self.entry.flow_log_id if self.entry else None)
+        if self.start is not None:
+            frame = frame[(frame["end"].isna() & (frame["time"] >= self.start)) | (frame["end"] >= self.start)]
+        if self.end is not None:
+            frame = frame[frame["time"] <= self.end]
+        return frame.reset_index(drop=True)
+
+    @cached_property
+    def history(self) -> Any:
+        """The delivery role's replayed history (:class:`flowforensics.analysis.history.RoleHistory`), or None."""
+        from flowforensics.analysis.history import role_history
+
+        if self.entry is None or not self.entry.role_arn:
+            return None
+        return role_history(self.evidence, self.entry.role_arn)
+
+    @cached_property
+    def verdicts(self) -> Any:
+        """The IAM verdict at every state of the delivery role (:class:`flowforensics.analysis.verdicts.Verdicts`), or None."""
+        from flowforensics.analysis.iam.delivery import flow_log_arn
+        from flowforensics.analysis.verdicts import Target, verdicts
+
+        entry = self.entry
+        if entry is None or not (entry.role_arn and entry.log_group and entry.region and entry.account_id):
+            return None
+        target = Target(
+            role_arn=entry.role_arn,
+            log_group=entry.log_group,
+            region=entry.region,
+            account_id=entry.account_id,
+            flow_log_arn=flow_log_arn(flow_log_id=entry.flow_log_id, region=entry.region, account_id=entry.account_id),
+        )
+        return verdicts(self.history, target)
+
+    @cached_property
+    def failure_windows(self) -> Any:
+        """The ``failure_windows`` frame of the flow log: the timeline's delivery lane carries them."""
+        from flowforensics.frames.schema import frame
+
+        rows = self.timeline[(self.timeline["lane"] == "delivery") & (self.timeline["kind"] == "delivery-failed")]
+        return frame(
+            "failure_windows",
+            ({"start": row.time, "end": row.end, "signals": (row.detail or {}).get("signals")}
+             for row in rows.itertuples(index=False)),
+        )
+
+    @property
+    def flow_log(self) -> Any:
+        """The flow log's row of the ``flow_logs`` frame (a Series), or None."""
+        if self.entry is None:
+            return None
+        rows = self.evidence.flow_logs[self.evidence.flow_logs["flow_log_id"] == self.entry.flow_log_id]
+        return rows.iloc[-1] if len(rows) else None
+
+    # --- sections: one notebook cell each ---------------------------------------------------------
+    @cached_property
+    def window(self) -> tuple[Any, Any]:
+        """The incident window shown: as asked, else from the trigger and the first failure to the
+        recovery and the last resumed delivery, with a margin; else the timeline's extent."""
+        import pandas as pd
+
+        entry = self.entry
+        moments = []
+        if entry is not None:
+            refs = [entry.failure_started, entry.trigger and entry.trigger.event_time,
+                    entry.recovery and entry.recovery.event_time, entry.recovery and entry.recovery.delivery_resumed]
+            moments = [pd.Timestamp(value) for value in refs if value]
+            moments += list(self.failure_windows["start"].dropna()) + list(self.failure_windows["end"].dropna())
+        if not moments:
+            moments = list(self.timeline["time"].dropna()) + list(self.timeline["end"].dropna())
+        if not moments:
+            return self.start, self.end
+        low, high = min(moments), max(moments)
+        margin = max((high - low) * INCIDENT_MARGIN, MIN_MARGIN)
+        return (self.start if self.start is not None else low - margin, self.end if self.end is not None else high + margin)
+
+    def title(self) -> Html:
+        """The report's title: the flow log and the incident window."""
+        entry = self.entry
+        name = entry.flow_log_id if entry else "no flow log in the evidence"
+        low, high = self.window
+        return Html(
+            f"<h1 class='ff-title'>Flow log {text(name)}: delivery to CloudWatch Logs</h1>"
+            f"<p class='ff-subtitle'>Incident window {text(when(low))} to {text(when(high))}"
+            f" &middot; evidence <code>{text(os.path.basename(str(self.evidence.path).rstrip('/')))}</code></p>"
+        )
+
+    def summary(self) -> Html:
+        """The summary box: root cause, trigger, failure window, recovery and lag."""
+        from flowforensics.presentation.summary import summary_box
+
+        return summary_box(self.entry) if self.entry else paragraph("There is no flow log in the evidence.")
+
+    def timeline_figure(self) -> Any:
+        """The timeline figure: lanes, failure windows shaded, alarm band, IAM changes with their diffs."""
+        from flowforensics.presentation.plots import timeline_figure
+
+        # Everything is drawn, the incident window is shown: zooming out reaches the rest.
+        low, high = self.window
+        return timeline_figure(self.timeline, self.failure_windows, start=low, end=high,
+                               title="What happened, lane by lane (UTC)")
+
+    def flow_log_section(self) -> Html:
+        """The flow log as described and reconstructed, and what its log streams show of delivery."""
+        row = self.flow_log
+        if row is None:
+            return paragraph("The evidence does not describe this flow log.", "ff-muted")
+        facts = key_values([(label, row[column]) for label, column in FLOW_LOG_FIELDS])
+        streams = self.evidence.log_streams
+        streams = streams[streams["log_group"] == row["log_group"]]
+        return (
+            facts
+            + heading("Log streams of its log group", 4)
+            + table(streams, ["log_stream", "first_event", "last_event", "last_ingestion", "observed_at"],
+                    empty="No log stream of this log group in the evidence.")
+        )
+
+    def role_section(self) -> Html:
+        """The delivery role: every identity it had (a new role id means it was recreated) and its trust policy."""
+        entry = self.entry
+        if entry is None or not entry.role_arn:
+            return paragraph("No delivery role is known for this flow log.", "ff-muted")
+        roles = self.evidence.roles
+        roles = roles[(roles["arn"] == entry.role_arn) | (roles["role_name"] == entry.role_arn.rsplit("/", 1)[-1])]
+        parts = table(roles, ["role_name", "role_id", "created", "deleted", "permissions_boundary_arn", "source"],
+                      empty="The evidence holds no description of the role (only what CloudTrail shows).")
+        for trust in roles["trust_policy"].dropna():
+            parts = parts + heading("Trust policy", 4) + code(_json(trust))
+        return parts
+
+    def permissions_section(self) -> Html:
+        """The role's permissions policies (inline and managed) and their documents."""
+        entry = self.entry
+        if entry is None or not entry.role_arn:
+            return paragraph("No delivery role is known for this flow log.", "ff-muted")
+        role_name = entry.role_arn.rsplit("/", 1)[-1]
+        roles = self.evidence.roles[self.evidence.roles["role_name"] == role_name]
+        attached = {arn for arns in roles["attached_policy_arns"].dropna() for arn in arns}
+        policies = self.evidence.policies
+        mine = policies[(policies["role_name"] == role_name) | policies["policy_arn"].isin(sorted(attached))]
+        mine = mine[mine["is_default"].fillna(True).astype(bool)]
+        parts = table(mine, ["policy_type", "policy_name", "policy_arn", "version_id", "created", "source"],
+                      empty="No permissions policy of the role in the evidence.")
+        for row in mine.itertuples(index=False):
+            if isinstance(row.document, dict):
+                parts = parts + heading(f"{row.policy_type} policy {row.policy_name}", 4) + code(_json(row.document))
+        return parts
+
+    def findings(self) -> Html:
+        """The differential diagnosis: every hypothesis, its verdict and its evidence."""
+        if self.entry is None:
+            return paragraph("Nothing to diagnose.", "ff-muted")
+        rows = sorted(self.entry.findings, key=lambda f: FINDING_ORDER.get(f.verdict, 9))
+        body = "".join(
+            f"<tr><td><code>{text(f.code)}</code></td><td class='ff-{text(f.verdict)}'>{text(f.verdict.replace('_', ' '))}</td>"
+            f"<td>{text(f.summary)}</td><td>{'<br>'.join(text(e) for e in f.evidence) or text(None)}</td></tr>"
+            for f in rows
+        )
+        return Html(
+            "<table class='ff-table'><tr><th>hypothesis</th><th>verdict</th><th>why</th><th>evidence</th></tr>"
+            f"{body}</table>"
+        )
+
+    def delivery_verdict(self) -> Html:
+        """Would IAM let VPC Flow Logs deliver now? The verdict on the role's last known state, check by check."""
+        import pandas as pd
+
+        result = self.verdicts
+        if result is None or not result.states:
+            return paragraph("The role's state is not in the evidence: no verdict.", "ff-muted")
+        state = result.states[-1]
+        headline = VERDICT_HEADLINES[state.allowed] + (f": {state.root_cause}" if state.root_cause else "")
+        parts = heading(headline, 4) + paragraph(state.reason)
+        if state.verdict is None:
+            return parts
+        checks = pd.DataFrame(
+            [
+                {"request": check.action, "resource": check.resource, "decision": check.decision.decision,
+                 "decided by": check.decision.decided_by,
+                 "statements": "; ".join(f"{s.label} ({s.effect})" for s in check.decision.statements) or None}
+                for check in state.verdict.checks
+            ]
+        )
+        return parts + table(checks)
+
+    def verdict_figure(self) -> Any:
+        """The delivery verdict over the role's history."""
+        from flowforensics.presentation.plots import verdict_figure
+
+        result = self.verdicts
+        if result is None:
+            return paragraph("No role history: no verdict over time.", "ff-muted")
+        low, high = self.window
+        return verdict_figure(result.frame, start=low, end=high)
+
+    def fix(self) -> Html:
+        """The proven fix: the documents to put in place and the AWS CLI commands that do it."""
+        entry = self.entry
+        if entry is None:
+            return paragraph("Nothing to fix.", "ff-muted")
+        remedy = entry.remediation
+        if not (remedy.commands or remedy.permissions_policy or remedy.trust_policy):
+            return paragraph("No fix is needed or none could be proven from the evidence.", "ff-muted")
+        parts = Html("")
+        if remedy.commands:
+            parts = parts + heading("Commands", 4) + code("\n".join(remedy.commands))
+        if remedy.permissions_policy:
+            parts = parts + heading("Permissions policy", 4) + code(_json(remedy.permissions_policy))
+        if remedy.trust_policy:
+            parts = parts + heading("Trust policy", 4) + code(_json(remedy.trust_policy))
+        return parts
+
+    def policy_diffs(self, timeline: Any = None) -> list[PolicyDiff]:
+        """Every change to the role's documents in the window (or in ``timeline`` rows): before and after."""
+        rows = self.timeline if timeline is None else timeline
+        if self.history is None:
+            return []
+        return history_diffs(self.history, set(rows.loc[rows["lane"] == "iam", "event_id"].dropna()))
+
+    def policy_diffs_section(self) -> Html:
+        """:meth:`policy_diffs` as one block."""
+        diffs = self.policy_diffs()
+        if not diffs:
+            return paragraph("No change to the role's policies in the window.", "ff-muted")
+        return Html("".join(change._repr_html_() for change in diffs))
+
+    def watch(self) -> Html:
+        """What to watch after the fix, and the command that does it."""
+        entry = self.entry
+        if entry is None:
+            return paragraph("Nothing to watch.", "ff-muted")
+        alarms = self.evidence.alarms
+        alarms = alarms[alarms["log_group"] == entry.log_group] if entry.log_group else alarms.iloc[0:0]
+        return (
+            bullets(
+                [
+                    f"DeliverLogsStatus of {entry.flow_log_id} back to SUCCESS (describe-flow-logs).",
+                    f"New events in the log streams of {entry.log_group or 'its log group'}: lastIngestionTime moving again.",
+                    "IncomingLogEvents of the log group above zero, and the alarm back to OK.",
+                    "No new change to the delivery role's trust or permissions policies in CloudTrail.",
+                ]
+            )
+            + paragraph("flowforensics polls these and measures the lag until delivery resumes:")
+            + code(f"flowforensics watch --flow-log-id {entry.flow_log_id} --out EVIDENCE-FOLDER")
+            + heading("Alarms on the log group", 4)
+            + table(alarms, ["alarm_name", "state", "state_updated", "metric_name", "threshold", "comparison"],
+                    empty="No alarm on this log group in the evidence.")
+        )
+
+    def ingestion_figure(self) -> Any:
+        """Log-stream ingestion of the flow log's log group."""
+        from flowforensics.presentation.plots import ingestion_figure
+
+        streams = self.evidence.log_streams
+        if self.entry is not None and self.entry.log_group:
+            streams = streams[streams["log_group"] == self.entry.log_group]
+        if not len(streams):
+            return paragraph("No log stream in the evidence.", "ff-muted")
+        low, high = self.window
+        return ingestion_figure(streams, start=low, end=high)
+
+    def metrics_figure(self) -> Any:
+        """The metric series of the evidence (IncomingLogEvents and the like)."""
+        from flowforensics.presentation.plots import metrics_figure
+
+        if not len(self.evidence.metrics):
+            return paragraph("No metric data in the evidence.", "ff-muted")
+        low, high = self.window
+        return metrics_figure(self.evidence.metrics, start=low, end=high)
+
+    def appendix(self) -> Html:
+        """The evidence manifest (files, operations, SHA-256), collection gaps and load problems."""
+        import pandas as pd
+
+        manifest = self.evidence.manifest or {}
+        files = pd.DataFrame(manifest.get("files") or [], columns=["path", "operation", "region", "collected_at", "sha256"])
+        identity = manifest.get("caller_identity") or {}
+        parts = key_values(
+            [("Evidence", self.evidence.path), ("Collected by", identity.get("Arn")), ("Tool version", manifest.get("version")),
+             ("Manifest created", manifest.get("created"))]
+        )
+        parts = parts + heading("Files and their SHA-256", 4)
+        if manifest:
+            parts = parts + table(files, ["path", "operation", "region", "collected_at", "sha256"], max_rows=500)
+        else:
+            read = pd.DataFrame(self.evidence.files, columns=["path", "kind"])
+            parts = parts + paragraph("No manifest.json: this folder was not collected by flowforensics. Files read:") + table(read)
+        gaps = pd.DataFrame(self.evidence.gaps, columns=["operation", "region", "error_code", "error_message"])
+        parts = parts + heading("APIs that could not be read", 4) + table(gaps, empty="None.")
+        problems = pd.DataFrame([(p.path, p.reason) for p in self.evidence.problems], columns=["file", "problem"])
+        return parts + heading("Load problems", 4) + table(problems, empty="None: every file was read.")
+
+    def save_results(self, path: str | os.PathLike[str] | None) -> Path | None:
+        """Write the ``diagnose --json`` document to ``path`` (nothing when ``path`` is None)."""
+        if path is None:
+            return None
+        target = Path(path)
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(self.diagnosis.to_json() + "\n", encoding="utf-8")
+        return target
+
+
+def open_investigation(evidence: str | os.PathLike[str], flow_log_id: str | None = None, start: Any = None, end: Any = None) -> Investigation:
+    """Load an evidence folder and start the investigation of one flow log.
+
+    Parameters
+    ----------
+    evidence : str or os.PathLike
+        The evidence folder.
+    flow_log_id : str, optional
+        The flow log; by default the first failing one.
+    start, end : str or datetime-like, optional
+        The incident window (ISO 8601 strings are read as UTC).
+
+    Returns
+    -------
+    Investigation
+    """
+    import flowforensics
+
+    return Investigation(flowforensics.load(evidence), flow_log_id, _to_time(start), _to_time(end))

@@ -1,0 +1,421 @@
+"""Plotly figures of an incident: the timeline with lanes, the verdict over time, ingestion, metrics.
+
+Every string from evidence that reaches a figure (hover text, legend names, tick labels) is escaped:
+plotly renders them as HTML-like markup, and evidence is written by whoever made the calls. Times are
+shown in UTC (plotly.js has no time zones, so aware times are converted to naive UTC first).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from typing import Any
+
+import plotly.graph_objects as go
+
+from flowforensics.presentation.markup import is_missing, text, when
+from flowforensics.presentation.page import figure_html
+
+# Lanes top to bottom, their labels and colours: the same in every figure, table and widget.
+LANES: dict[str, tuple[str, str]] = {
+    "iam": ("IAM", "#7d3c98"),
+    "flow-log": ("Flow log", "#2471a3"),
+    "log-group": ("Log group", "#138d75"),
+    "delivery": ("Delivery", "#c0392b"),
+    "alarm": ("Alarm", "#d35400"),
+}
+# Span kinds with a colour of their own (alarm states, delivery states, IAM verdicts).
+STATE_COLOURS: dict[str, str] = {
+    "ALARM": "#c0392b",
+    "OK": "#27ae60",
+    "INSUFFICIENT_DATA": "#95a5a6",
+    "allowed": "#27ae60",
+    "denied": "#c0392b",
+    "unknown": "#95a5a6",
+}
+FAILURE_FILL = "rgba(192, 57, 43, 0.13)"
+FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
+TIME_AXIS = dict(
+    type="date",
+    title=dict(text="time (UTC)"),
+    tickformat="%H:%M\n%b %d, %Y",
+    hoverformat="%Y-%m-%d %H:%M:%S UTC",
+    showgrid=True,
+    gridcolor="#eeeeee",
+    showline=True,
+    linecolor="#888888",
+)
+
+
+class Figure(go.Figure):
+    """A plotly figure that displays as offline HTML (plotly.js comes from :func:`page.page_setup`)."""
+
+    def _repr_html_(self) -> str:
+        return figure_html(self)
+
+    def _repr_mimebundle_(self, include: Any = None, exclude: Any = None, **kwargs: Any) -> dict[str, str]:
+        return {"text/html": figure_html(self)}
+
+    def _ipython_display_(self) -> None:
+        # plotly's own hook would go through plotly.io.renderers (CDN MathJax, nbformat import).
+        from IPython.display import display
+
+        display(self._repr_mimebundle_(), raw=True)
+
+
+def naive_utc(values: Any) -> Any:
+    """Aware times (a Series, a Timestamp or a datetime) as naive UTC, which plotly.js draws as they are."""
+    import pandas as pd
+
+    if isinstance(values, pd.Series):
+        series = pd.to_datetime(values, utc=True)
+        return series.dt.tz_convert("UTC").dt.tz_localize(None)
+    if is_missing(values):
+        return None
+    return pd.Timestamp(values).tz_convert("UTC").tz_localize(None) if pd.Timestamp(values).tzinfo else pd.Timestamp(values)
+
+
+def hover(lines: Iterable[tuple[str, Any]], title: Any = None) -> str:
+    """Hover text: a bold title, then (label, value) lines; values escaped, missing ones left out."""
+    shown = [f"<b>{text(title)}</b>"] if not is_missing(title) else []
+    shown += [
+        f"<b>{text(label)}</b> {text(value)}" if label else text(value)
+        for label, value in lines
+        if not is_missing(value) and value != ""
+    ]
+    return "<br>".join(shown)
+
+
+def _base_layout(fig: Any, title: str | None, height: int) -> None:
+    # The title at the very top, the legend between it and the plot: they never overlap.
+    fig.update_layout(
+        title=dict(text=text(title), x=0.01, xanchor="left", yref="container", y=0.985, yanchor="top") if title else None,
+        height=height,
+        margin=dict(l=10, r=20, t=105 if title else 60, b=50),
+        font=FONT,
+        plot_bgcolor="white",
+        hoverlabel=dict(align="left", font=dict(size=12)),
+        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        xaxis=TIME_AXIS,
+    )
+
+
+def _row_hover(row: Any) -> str:
+    lines: list[tuple[str, Any]] = [("time", when(row.time))]
+    if not is_missing(row.end):
+        lines.append(("until", when(row.end)))
+    lines += [("actor", row.actor), ("event", row.event_id), ("", row.summary)]
+    changes = row.detail.get("diff") if isinstance(row.detail, Mapping) else None
+    if isinstance(changes, Mapping):
+        # The one-line diff of each document changed, a statement a hover line (ARNs make them long).
+        for what, diff in changes.items():
+            first, *rest = str(diff).split("; ")
+            lines += [(f"{what}:", first)] + [("", part) for part in rest]
+    return hover(lines, title=row.kind)
+
+
+def _span_traces(spans: Any, lane: str, right_edge: Any) -> list[Any]:
+    label, colour = LANES.get(lane, (lane, "#555555"))
+    traces = []
+    for kind, group in spans.groupby("kind", sort=False):
+        xs: list[Any] = []
+        ys: list[Any] = []
+        texts: list[Any] = []
+        for row in group.itertuples(index=False):
+            end = row.end if not is_missing(row.end) else right_edge
+            xs += [naive_utc(row.time), naive_utc(end), None]
+            ys += [text(label), text(label), None]
+            texts += [_row_hover(row)] * 2 + [None]
+        traces.append(
+            go.Scatter(
+                x=xs,
+                y=ys,
+                mode="lines",
+                line=dict(width=16, color=STATE_COLOURS.get(str(kind), colour)),
+                name=text(f"{label}: {kind}"),
+                legendgroup=lane,
+                hovertext=texts,
+                hovertemplate="%{hovertext}<extra></extra>",
+                connectgaps=False,
+            )
+        )
+    return traces
+
+
+def timeline_figure(
+    timeline: Any,
+    failure_windows: Any = None,
+    *,
+    start: Any = None,
+    end: Any = None,
+    title: str | None = None,
+) -> Any:
+    """The incident on one time axis: a lane each for IAM, the flow log, the log group, delivery, alarms.
+
+    Parameters
+    ----------
+    timeline : pandas.DataFrame
+        The ``timeline`` frame (:mod:`flowforensics.frames.schema`). Rows with an ``end`` are drawn as
+        spans (alarm states, delivery states), the others as markers; IAM changes are diamonds whose
+        hover shows the actor, the event and a one-line diff of the policy.
+    failure_windows : pandas.DataFrame, optional
+        The ``failure_windows`` frame, shaded across every lane (a window still open runs to the
+        right edge).
+    start, end : datetime-like, optional
+        The window shown; by default the extent of the data.
+    title : str, optional
+        The figure's title (escaped).
+
+    Returns
+    -------
+    Figure
+    """
+    import pandas as pd
+
+    fig = Figure()
+    times = pd.concat([timeline["time"], timeline["end"]]).dropna()
+    if failure_windows is not None and len(failure_windows):
+        times = pd.concat([times, failure_windows["start"], failure_windows["end"]]).dropna()
+    right_edge = end if end is not None else (times.max() if len(times) else None)
+    # Every lane keeps its row even when empty, so figures of different incidents line up.
+    lanes = list(LANES) + sorted(set(timeline["lane"].dropna()) - set(LANES))
+    labels = [LANES.get(lane, (lane, ""))[0] for lane in lanes]
+    for lane in lanes:
+        rows = timeline[timeline["lane"] == lane]
+        if not len(rows):
+            continue
+        spans = rows[rows["end"].notna() | rows["kind"].isin(list(STATE_COLOURS))]
+        points = rows.drop(spans.index)
+        for trace in _span_traces(spans, lane, right_edge):
+            fig.add_trace(trace)
+        if len(points):
+            label, colour = LANES.get(lane, (lane, "#555555"))
+            is_change = points["event_id"].notna() if lane == "iam" else pd.Series(False, index=points.index)
+            fig.add_trace(
+                go.Scatter(
+                    x=naive_utc(points["time"]),
+                    y=[text(label)] * len(points),
+                    mode="markers",
+                    marker=dict(
+                        size=[15 if change else 10 for change in is_change],
+                        symbol=["diamond" if change else "circle" for change in is_change],
+                        color=colour,
+                        line=dict(width=1, color="white"),
+                    ),
+                    name=text(label),
+                    legendgroup=lane,
+                    customdata=points["event_id"].astype(object).where(points["event_id"].notna(), None).tolist(),
+                    hovertext=[_row_hover(row) for row in points.itertuples(index=False)],
+                    hovertemplate="%{hovertext}<extra></extra>",
+                )
+            )
+    if failure_windows is not None:
+        for window in failure_windows.itertuples(index=False):
+            closes = window.end if not is_missing(window.end) else right_edge
+            if is_missing(window.start) or is_missing(closes):
+                continue
+            fig.add_vrect(
+                x0=naive_utc(window.start),
+                x1=naive_utc(closes),
+                fillcolor=FAILURE_FILL,
+                line_width=0,
+                layer="below",
+                annotation_text="delivery failing" if not is_missing(window.end) else "delivery failing (still)",
+                annotation_position="top left",
+                annotation_font=dict(size=11, color="#922b21"),
+            )
+    _base_layout(fig, title, height=480)
+    fig.update_yaxes(
+        type="category",
+        categoryorder="array",
+        categoryarray=[text(label) for label in reversed(labels)],
+        range=[-0.6, len(labels) - 0.4],
+        showgrid=True,
+        gridcolor="#f2f2f2",
+        title=None,
+    )
+    if start is not None or end is not None:
+        low = naive_utc(start) if start is not None else naive_utc(times.min())
+        high = naive_utc(end) if end is not None else naive_utc(times.max())
+        fig.update_xaxes(range=[low, high])
+    return fig
+
+
+def verdict_figure(
+    verdicts: Any, *, start: Any = None, end: Any = None, title: str | None = "Would IAM allow delivery?"
+) -> Any:
+    """The delivery verdict over time: one coloured span per state of the role.
+
+    Parameters
+    ----------
+    verdicts : pandas.DataFrame
+        The ``verdicts`` frame: a row per role state, ``allowed`` true, false or null (unknown).
+    start, end : datetime-like, optional
+        The window shown; the current state (``end`` NaT) runs to ``end``, by default to its own start
+        plus an hour.
+    title : str, optional
+        The title (escaped).
+
+    Returns
+    -------
+    Figure
+    """
+    import pandas as pd
+
+    fig = Figure()
+    states = verdicts.assign(
+        state=verdicts["allowed"].map({True: "allowed", False: "denied"}).astype(object).fillna("unknown")
+    )
+    last = states["start"].max() if len(states) else None
+    right_edge = end if end is not None else (last + pd.Timedelta(hours=1) if last is not None else None)
+    for state in ("allowed", "denied", "unknown"):
+        rows = states[states["state"] == state]
+        if not len(rows):
+            continue
+        xs: list[Any] = []
+        texts: list[Any] = []
+        for row in rows.itertuples(index=False):
+            stop = row.end if not is_missing(row.end) else right_edge
+            xs += [naive_utc(row.start), naive_utc(stop), None]
+            tip = hover(
+                [("from", when(row.start)), ("until", when(row.end) if not is_missing(row.end) else "now"),
+                 ("after", row.event_name), ("actor", row.actor), ("event", row.event_id),
+                 ("root cause", row.root_cause), ("", row.reason)],
+                title=state,
+            )
+            texts += [tip, tip, None]
+        fig.add_trace(
+            go.Scatter(
+                x=xs,
+                y=["verdict" if x is not None else None for x in xs],
+                mode="lines",
+                line=dict(width=28, color=STATE_COLOURS[state]),
+                name=state,
+                hovertext=texts,
+                hovertemplate="%{hovertext}<extra></extra>",
+            )
+        )
+    _base_layout(fig, title, height=250)
+    fig.update_yaxes(showticklabels=False, title=None, type="category")
+    if start is not None and end is not None:
+        fig.update_xaxes(range=[naive_utc(start), naive_utc(end)])
+    return fig
+
+
+def ingestion_figure(
+    log_streams: Any, *, start: Any = None, end: Any = None, title: str | None = "Ingestion per log stream"
+) -> Any:
+    """Each log stream's span of events (first to last event) and its last ingestion time.
+
+    Parameters
+    ----------
+    log_streams : pandas.DataFrame
+        The ``log_streams`` frame (several observations of a stream are all shown).
+    start, end : datetime-like, optional
+        The window shown (all of the data can still be reached by zooming out).
+    title : str, optional
+        The title (escaped).
+
+    Returns
+    -------
+    Figure
+    """
+    fig = Figure()
+    streams = log_streams.sort_values(["log_stream", "last_event"], na_position="first")
+    names = [text(name) for name in streams["log_stream"].astype(object).fillna("?").unique()]
+    xs: list[Any] = []
+    ys: list[Any] = []
+    texts: list[Any] = []
+    for row in streams.itertuples(index=False):
+        if is_missing(row.first_event) or is_missing(row.last_event):
+            continue
+        tip = hover(
+            [("log group", row.log_group), ("first event", when(row.first_event)),
+             ("last event", when(row.last_event)), ("last ingestion", when(row.last_ingestion)),
+             ("observed", when(row.observed_at))],
+            title=row.log_stream,
+        )
+        xs += [naive_utc(row.first_event), naive_utc(row.last_event), None]
+        ys += [text(row.log_stream), text(row.log_stream), None]
+        texts += [tip, tip, None]
+    fig.add_trace(
+        go.Scatter(x=xs, y=ys, mode="lines", line=dict(width=12, color=LANES["log-group"][1]), name="events",
+                   hovertext=texts, hovertemplate="%{hovertext}<extra></extra>")
+    )
+    ingested = streams[streams["last_ingestion"].notna()]
+    fig.add_trace(
+        go.Scatter(
+            x=naive_utc(ingested["last_ingestion"]),
+            y=[text(name) for name in ingested["log_stream"].astype(object).fillna("?")],
+            mode="markers",
+            marker=dict(symbol="line-ns-open", size=18, line=dict(width=3), color="#1b2631"),
+            name="last ingestion",
+            hovertext=[
+                hover([("last ingestion", when(row.last_ingestion))], title=row.log_stream)
+                for row in ingested.itertuples(index=False)
+            ],
+            hovertemplate="%{hovertext}<extra></extra>",
+        )
+    )
+    _base_layout(fig, title, height=max(260, 160 + 32 * len(names)))
+    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, title=None, automargin=True)
+    if start is not None and end is not None:
+        # Stretched to the last ingestion seen, which is what this figure is about.
+        latest = streams["last_ingestion"].max()
+        high = max(end, latest + (latest - start) * 0.03) if not is_missing(latest) and latest > start else end
+        fig.update_xaxes(range=[naive_utc(start), naive_utc(high)])
+    return fig
+
+
+def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: str | None = "Metrics") -> Any:
+    """Every metric series of the evidence (``IncomingLogEvents``, ``IncomingBytes``...), a panel each.
+
+    Series of different units share the time axis, not the value axis.
+
+    Parameters
+    ----------
+    metrics : pandas.DataFrame
+        The ``metrics`` frame.
+    start, end : datetime-like, optional
+        The window shown (all of the data can still be reached by zooming out).
+    title : str, optional
+        The title (escaped).
+
+    Returns
+    -------
+    Figure
+    """
+    from plotly.subplots import make_subplots
+
+    series = metrics.assign(
+        name=metrics["label"].astype(object).where(metrics["label"].notna(), metrics["metric_name"]).fillna("?")
+    ).sort_values("timestamp")
+    names = sorted(series["name"].unique())
+    fig = Figure(make_subplots(rows=max(len(names), 1), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                               subplot_titles=[text(name) for name in names]))
+    for position, name in enumerate(names, start=1):
+        rows = series[series["name"] == name]
+        fig.add_trace(
+            go.Scatter(
+                x=naive_utc(rows["timestamp"]),
+                y=rows["value"].astype(float),
+                mode="lines+markers",
+                marker=dict(size=4),
+                line=dict(color=LANES["log-group"][1]),
+                name=text(name),
+                showlegend=False,
+                hovertext=[hover([("log group", lg), ("stat", stat)], title=name)
+                           for lg, stat in zip(rows["log_group"], rows["stat"], strict=True)],
+                hovertemplate="%{hovertext}<br>%{x}: %{y}<extra></extra>",
+            ),
+            row=position,
+            col=1,
+        )
+    _base_layout(fig, title, height=140 + 190 * max(len(names), 1))
+    fig.update_yaxes(title=None, rangemode="tozero", gridcolor="#eeeeee")
+    # Only the bottom panel names the axis: a title under each panel would run into the next one's.
+    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", tickformat=TIME_AXIS["tickformat"],
+                     hoverformat=TIME_AXIS["hoverformat"], title=None)
+    fig.update_xaxes(title=dict(text="time (UTC)"), row=max(len(names), 1), col=1)
+    if start is not None and end is not None:
+        fig.update_xaxes(range=[naive_utc(start), naive_utc(end)])
+    return fig

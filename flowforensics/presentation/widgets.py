@@ -1,0 +1,142 @@
+"""The interactive explorer for JupyterLab: pick a flow log, a window and lanes; pick a change to see its diff.
+
+Nothing waits on a widget: the explorer is built from the notebook's parameters and draws itself
+once at construction, so under papermill it only renders. Callbacks redraw when a user changes a
+control. Option labels of ipywidgets are plain text; everything shown as HTML is escaped.
+
+Clicking the markers of the figure itself would need ``plotly.graph_objects.FigureWidget``, which needs
+the ``anywidget`` package; the list of changes beside the figure does the same job without it.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flowforensics.presentation.investigation import Investigation
+from flowforensics.presentation.markup import when
+from flowforensics.presentation.plots import LANES
+
+
+class Explorer:
+    """An ipywidgets explorer of one evidence folder.
+
+    Parameters
+    ----------
+    investigation : Investigation
+        What is shown first: its evidence, its flow log and its window (the whole timeline when it
+        has none). Other flow logs picked get an investigation of their own.
+
+    Attributes
+    ----------
+    flow_log, window, lanes, changes : ipywidgets widgets
+        The controls (a dropdown, a range slider over the timeline's moments, a checkbox per lane,
+        the list of IAM changes).
+    findings, diff : ipywidgets.HTML
+        The findings of the flow log and the diff of the change picked.
+    figure : plotly.graph_objects.Figure or None
+        The timeline last drawn.
+    """
+
+    def __init__(self, investigation: Investigation) -> None:
+        import ipywidgets as w
+
+        self.evidence = investigation.evidence
+        first = investigation
+        self._investigations: dict[str | None, Investigation] = {
+            first.entry.flow_log_id if first.entry else None: first
+        }
+        ids = list(self.evidence.flow_logs["flow_log_id"].dropna().unique())
+        self.flow_log = w.Dropdown(options=ids, value=first.entry.flow_log_id if first.entry else None,
+                                   description="Flow log", layout=w.Layout(width="340px"))
+        self.window = w.SelectionRangeSlider(options=[("", None)], description="Window", continuous_update=False,
+                                             layout=w.Layout(width="760px"))
+        self.lanes = {lane: w.Checkbox(value=True, description=label, indent=False, layout=w.Layout(width="110px"))
+                      for lane, (label, _colour) in LANES.items()}
+        self.changes = w.Select(options=[], description="Changes", rows=6, layout=w.Layout(width="760px"))
+        self.findings = w.HTML()
+        self.diff = w.HTML()
+        self.output = w.Output()
+        self.figure: Any = None
+        self._diffs: list[Any] = []
+        self._set_window_options(first.start, first.end)
+        self.flow_log.observe(self._on_flow_log, names="value")
+        self.window.observe(lambda _change: self.refresh(), names="value")
+        for box in self.lanes.values():
+            box.observe(lambda _change: self.refresh(), names="value")
+        self.changes.observe(lambda _change: self._show_diff(), names="value")
+        self.widget = w.VBox(
+            [
+                w.HBox([self.flow_log]),
+                self.window,
+                w.HBox(list(self.lanes.values())),
+                self.output,
+                self.changes,
+                self.diff,
+                w.HTML("<h4>Findings</h4>"),
+                self.findings,
+            ]
+        )
+        self.refresh()
+
+    def investigation(self, flow_log_id: str | None) -> Investigation:
+        """The investigation of one flow log over the whole evidence (computed once, then reused)."""
+        if flow_log_id not in self._investigations:
+            self._investigations[flow_log_id] = Investigation(self.evidence, flow_log_id)
+        return self._investigations[flow_log_id]
+
+    @property
+    def current(self) -> Investigation:
+        """The investigation of the flow log picked."""
+        return self.investigation(self.flow_log.value)
+
+    def _set_window_options(self, start: Any = None, end: Any = None) -> None:
+        moments = sorted(set(self.current.timeline["time"].dropna()) | set(self.current.timeline["end"].dropna()))
+        if not moments:
+            self.window.options = [("", None)]
+            return
+        self.window.options = [(when(moment), moment) for moment in moments]
+        low = next((m for m in moments if start is None or m >= start), moments[0])
+        high = next((m for m in reversed(moments) if end is None or m <= end), moments[-1])
+        self.window.value = (low, high) if low <= high else (moments[0], moments[-1])
+
+    def _on_flow_log(self, _change: Any) -> None:
+        self._set_window_options()
+        self.refresh()
+
+    def selected_timeline(self) -> Any:
+        """The timeline rows of the flow log picked, in the window and lanes picked."""
+        frame = self.current.timeline
+        low, high = self.window.value
+        if low is not None:
+            frame = frame[(frame["end"].fillna(frame["time"]) >= low) & (frame["time"] <= high)]
+        shown = [lane for lane, box in self.lanes.items() if box.value]
+        return frame[frame["lane"].isin(shown) | ~frame["lane"].isin(list(LANES))]
+
+    def refresh(self) -> None:
+        """Redraw the figure, the list of changes and the findings from the controls' values."""
+        from flowforensics.presentation.plots import timeline_figure
+
+        investigation = self.current
+        frame = self.selected_timeline()
+        low, high = self.window.value
+        self.figure = timeline_figure(frame, investigation.failure_windows, start=low, end=high)
+        # Set as the Output widget's content, not displayed into it: no kernel needed, nothing printed.
+        self.output.outputs = ({"output_type": "display_data", "data": self.figure._repr_mimebundle_(), "metadata": {}},)
+        diffs = investigation.policy_diffs(frame)
+        self._diffs = diffs
+        self.changes.options = [(d.label, i) for i, d in enumerate(diffs)]
+        self.changes.value = 0 if diffs else None
+        self._show_diff()
+        self.findings.value = investigation.findings().markup
+
+    def _show_diff(self) -> None:
+        index = self.changes.value
+        self.diff.value = self._diffs[index]._repr_html_() if index is not None and index < len(self._diffs) else ""
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def explorer(investigation: Investigation) -> Explorer:
+    """Build the explorer on an investigation (see :class:`Explorer`); display it to use it."""
+    return Explorer(investigation)

@@ -1,0 +1,149 @@
+"""Policy diffs and plotly figures, on frames shaped by the schema (the analysis is tested elsewhere)."""
+
+from __future__ import annotations
+
+import json
+
+import pandas as pd
+import plotly.io as pio
+import pytest
+
+from flowforensics.frames.schema import frame
+from flowforensics.presentation.diffs import PolicyDiff, render_document
+from flowforensics.presentation.plots import (
+    LANES,
+    ingestion_figure,
+    metrics_figure,
+    timeline_figure,
+    verdict_figure,
+)
+
+ROLE = "arn:aws:iam::381492650217:role/prod-core-vpc-flow-logs-role"
+ALICE = "arn:aws:iam::381492650217:user/alice.nguyen"
+GROUP = "arn:aws:logs:eu-west-1:381492650217:log-group:/vpc/flow-logs/prod-core"
+ACTIONS = ["logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"]
+
+
+def policy(actions: list[str], resource: str) -> dict:
+    return {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": actions, "Resource": resource}]}
+
+
+BEFORE = policy(ACTIONS, GROUP + ":*")
+AFTER = policy(ACTIONS, GROUP)  # the classic mistake: the log group's ARN without ":*"
+
+
+@pytest.fixture
+def timeline() -> pd.DataFrame:
+    rows = [
+        {"time": "2024-03-24T16:35:28Z", "lane": "iam", "kind": "AttachRolePolicy", "summary": "red herring",
+         "actor": "arn:aws:sts::381492650217:assumed-role/AWSReservedSSO_Dev/bob", "event_id": "a6bd8e0a"},
+        {"time": "2024-03-24T16:47:23Z", "lane": "iam", "kind": "PutRolePolicy", "summary": "flow-logs-delivery<script>alert(1)</script>",
+         "actor": ALICE, "event_id": "bba8420e",
+         "detail": {"diff": {"inline:flow-logs-delivery": f"-Allow logs:PutLogEvents on {GROUP}:*; +Allow logs:PutLogEvents on {GROUP}"}}},
+        {"time": "2024-03-24T16:52:31Z", "end": "2024-03-24T18:30:00Z", "lane": "delivery", "kind": "delivery-failed",
+         "summary": "Access error"},
+        {"time": "2024-03-24T17:02:00Z", "end": "2024-03-24T18:40:00Z", "lane": "alarm", "kind": "ALARM",
+         "summary": "Threshold Crossed"},
+        {"time": "2024-03-24T18:22:26Z", "lane": "iam", "kind": "PutRolePolicy", "summary": "fix", "actor": ALICE,
+         "event_id": "0346c0fc", "detail": {"diff": {"inline:flow-logs-delivery": "-<script>x</script>"}}},
+        {"time": "2024-03-24T16:55:00Z", "lane": "delivery", "kind": "CreateLogStream",
+         "summary": "AccessDenied <img src=x onerror=alert(1)>", "actor": ROLE, "event_id": "e1"},
+    ]
+    return frame("timeline", [{**row, "flow_log_id": "fl-9eb3adacf7417b96c"} for row in rows])
+
+
+def test_diff_shows_the_resource_that_lost_its_stream_wildcard() -> None:
+    change = PolicyDiff("PutRolePolicy", BEFORE, AFTER)
+    assert f'-      "Resource": "{GROUP}:*"' in change.lines
+    assert f'+      "Resource": "{GROUP}"' in change.lines
+    assert change.one_line == f"-Resource: {GROUP}:*; +Resource: {GROUP}"
+
+
+def test_diff_of_created_deleted_and_unknown_documents() -> None:
+    assert PolicyDiff("x", None, BEFORE).one_line == "policy created"
+    assert PolicyDiff("x", BEFORE, None).one_line == "policy removed"
+    assert PolicyDiff("x", BEFORE, json.dumps(BEFORE)).one_line == "no change to the document"
+    # A document CloudTrail carried URL-encoded diffs like the object.
+    encoded = "%7B%22Version%22%3A%222012-10-17%22%2C%22Statement%22%3A%5B%5D%7D"
+    assert render_document(encoded) == render_document({"Version": "2012-10-17", "Statement": []})
+    assert render_document(object()) == ["(not in the evidence)"]
+
+
+def test_one_line_is_cut_for_a_hover() -> None:
+    many = policy([f"logs:Action{i}" for i in range(60)], "*")
+    assert len(PolicyDiff("x", BEFORE, many).one_line) <= 240
+
+
+def test_diff_html_is_escaped() -> None:
+    evil = {"Statement": [{"Sid": "<script>alert(1)</script>", "Effect": "Allow"}]}
+    markup = PolicyDiff("<b>label</b>", BEFORE, evil)._repr_html_()
+    assert "<script>" not in markup and "<b>label</b>" not in markup
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in markup
+
+
+def test_timeline_lanes_colours_and_hover(timeline: pd.DataFrame) -> None:
+    windows = frame("failure_windows", [{"start": "2024-03-24T16:52:31Z", "end": "2024-03-24T18:30:00Z"}])
+    fig = timeline_figure(timeline, windows, title="<i>t</i>")
+    names = [trace.name for trace in fig.data]
+    assert "IAM" in names and "Delivery: delivery-failed" in names and "Alarm: ALARM" in names
+    iam = next(trace for trace in fig.data if trace.name == "IAM")
+    assert iam.marker.color == LANES["iam"][1]
+    assert list(iam.marker.symbol) == ["diamond"] * 3
+    assert list(iam.customdata) == ["a6bd8e0a", "bba8420e", "0346c0fc"]
+    trigger = iam.hovertext[1]
+    assert ALICE in trigger and "bba8420e" in trigger
+    # The timeline's one-line diff, a statement a line.
+    assert f"<b>inline:flow-logs-delivery:</b> -Allow logs:PutLogEvents on {GROUP}:*<br>+Allow logs:PutLogEvents on {GROUP}" in trigger
+    assert "&lt;script&gt;" in trigger and "<script>" not in trigger
+    assert "&lt;script&gt;x" in iam.hovertext[2]
+    delivery = next(trace for trace in fig.data if trace.name == "Delivery")
+    assert "<img" not in delivery.hovertext[0] and "&lt;img" in delivery.hovertext[0]
+    # The failure window is shaded across every lane; the axis is UTC and naive (no offset shift).
+    (shade,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert str(shade.x0).startswith("2024-03-24 16:52:31") and str(shade.x1).startswith("2024-03-24 18:30:00")
+    assert fig.layout.xaxis.title.text == "time (UTC)"
+    assert fig.layout.title.text == "&lt;i&gt;t&lt;/i&gt;"
+    assert list(fig.layout.yaxis.categoryarray) == [label for label, _ in reversed(list(LANES.values()))]
+    assert "+00:00" not in pio.to_json(fig)
+
+
+def test_timeline_window_and_open_failure(timeline: pd.DataFrame) -> None:
+    still = frame("failure_windows", [{"start": "2024-03-24T16:52:31Z"}])
+    fig = timeline_figure(timeline, still, start=pd.Timestamp("2024-03-24T16:00Z"), end=pd.Timestamp("2024-03-24T20:00Z"))
+    (shade,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
+    assert str(shade.x1).startswith("2024-03-24 20:00")  # open window: to the right edge
+    assert [str(x)[:16] for x in fig.layout.xaxis.range] == ["2024-03-24 16:00", "2024-03-24 20:00"]
+
+
+def test_empty_timeline_still_draws_every_lane() -> None:
+    fig = timeline_figure(frame("timeline"))
+    assert len(fig.data) == 0 and len(fig.layout.yaxis.categoryarray) == len(LANES)
+
+
+def test_verdict_streams_and_metrics_figures() -> None:
+    verdicts = frame(
+        "verdicts",
+        [
+            {"start": "2024-02-12T16:47:33Z", "end": "2024-03-24T16:47:23Z", "allowed": True, "event_name": "PutRolePolicy"},
+            {"start": "2024-03-24T16:47:23Z", "end": "2024-03-24T18:22:26Z", "allowed": False,
+             "root_cause": "permission-missing", "reason": "<b>no</b>", "event_name": "PutRolePolicy", "actor": ALICE},
+            {"start": "2024-03-24T18:22:26Z", "allowed": None, "reason": "unknown"},
+        ],
+    )
+    fig = verdict_figure(verdicts)
+    assert [trace.name for trace in fig.data] == ["allowed", "denied", "unknown"]
+    assert "&lt;b&gt;no&lt;/b&gt;" in fig.data[1].hovertext[0]
+    streams = frame(
+        "log_streams",
+        [{"log_group": "/vpc/flow-logs/prod-core", "log_stream": f"eni-{i}", "first_event": "2024-03-24T10:00Z",
+          "last_event": "2024-03-24T16:50Z", "last_ingestion": "2024-03-24T16:51Z"} for i in range(3)],
+    )
+    fig = ingestion_figure(streams)
+    assert list(fig.layout.yaxis.categoryarray) == ["eni-0", "eni-1", "eni-2"]
+    assert len(fig.data[1].x) == 3
+    metrics = frame(
+        "metrics",
+        [{"label": "IncomingLogEvents", "timestamp": f"2024-03-24T16:{m:02d}Z", "value": 0 if m > 50 else 120} for m in range(40, 60, 5)],
+    )
+    fig = metrics_figure(metrics)
+    assert fig.data[0].name == "IncomingLogEvents" and list(fig.data[0].y) == [120.0, 120.0, 120.0, 0.0]

@@ -1,0 +1,182 @@
+"""The report engine end to end: papermill, nbconvert, the contract JSON, hostile evidence, a browser."""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+import shutil
+import subprocess
+from collections.abc import Callable
+from html.parser import HTMLParser
+from pathlib import Path
+
+import nbformat
+import pytest
+from plotly.offline import get_plotlyjs
+
+import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.presentation.investigation import Investigation
+from flowforensics.presentation.report import REPORT_NOTEBOOK, ReportFiles, run_notebook, write_report
+from flowforensics.presentation.widgets import explorer
+from flowforensics.scenarios import SCENARIOS
+
+from .conftest import IMG, SCRIPT
+
+pytestmark = pytest.mark.slow
+
+ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
+CHROMIUM = shutil.which("chromium")
+# Hosts Chromium itself calls (updates, accounts) even with background networking disabled.
+CHROMIUM_OWN_HOSTS = ("google.com", "googleapis.com", "gstatic.com", "gvt1.com")
+
+
+@pytest.fixture(scope="module")
+def default_report(scenario: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
+    return write_report(scenario("permission-removed"), tmp_path_factory.mktemp("report"))
+
+
+@pytest.fixture(scope="module")
+def hostile_report(hostile: Path, tmp_path_factory: pytest.TempPathFactory) -> ReportFiles:
+    return write_report(hostile, tmp_path_factory.mktemp("hostile-report"))
+
+
+class Sources(HTMLParser):
+    """Every URL the page would load: src and href of tags, and url(...) in styles."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.urls: list[tuple[str, str]] = []
+        self._in_style = False
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        self._in_style = tag == "style"
+        for name, value in attrs:
+            if name in ("src", "href", "data", "poster", "srcset") and value and tag != "a":
+                self.urls.append((tag, value))
+
+    def handle_data(self, data: str) -> None:
+        if self._in_style:
+            self.urls += [("style", url) for url in re.findall(r"url\(\s*['\"]?([^)'\"]+)", data)]
+            self.urls += [("style", url) for url in re.findall(r"@import\s+['\"]([^'\"]+)", data)]
+
+
+def test_report_files_and_contract_json(default_report: ReportFiles, scenario: Callable[[str], Path]) -> None:
+    assert default_report.html.is_file() and default_report.notebook.is_file()
+    written = json.loads(default_report.results.read_text())
+    assert written == diagnose(flowforensics.load(scenario("permission-removed"))).to_dict()
+    expected = SCENARIOS["permission-removed"].expected
+    (entry,) = [fl for fl in written["flow_logs"] if fl["flow_log_id"] == expected.flow_log_id]
+    assert entry["root_cause"] == expected.root_cause and entry["trigger"]["event_id"] == expected.trigger_event_id
+
+
+def test_report_is_self_contained_without_code(default_report: ReportFiles) -> None:
+    page = default_report.html.read_text()
+    parser = Sources()
+    parser.feed(page)
+    remote = [(tag, url) for tag, url in parser.urls if re.match(r"\s*(https?:)?//", url)]
+    assert remote == [], f"the report loads from the network: {remote}"
+    assert page.count(get_plotlyjs()[:500]) == 1, "plotly.js must be embedded exactly once"
+    # No code: neither the cells' input areas nor their source, nor the intro on how to run it.
+    assert 'class="jp-CodeMirrorEditor' not in page and "case.timeline_figure()" not in page
+    assert "page.page_setup()" not in page and "papermill notebooks/investigate.ipynb" not in page
+    assert "require.min.js" not in page
+
+
+def test_report_sections_in_order(default_report: ReportFiles) -> None:
+    page = default_report.html.read_text()
+    expected = SCENARIOS["permission-removed"].expected
+    marks = [
+        f"Flow log {expected.flow_log_id}: delivery to CloudWatch Logs",  # the title
+        'class="ff-summary',
+        "What happened, lane by lane",  # the timeline
+        "The differential diagnosis",
+        "The delivery verdict",
+        "The proven fix",
+        "The history replayed",
+        "Appendix: the evidence",
+        "Files and their SHA-256",
+        "Load problems",
+    ]
+    positions = [page.find(mark) for mark in marks]
+    assert -1 not in positions, [m for m, p in zip(marks, positions, strict=True) if p == -1]
+    assert positions == sorted(positions)
+    # What the diagnosis says is what the page shows: the trigger, every finding and every command.
+    (entry,) = json.loads(default_report.results.read_text())["flow_logs"]
+    shown = html.unescape(page)
+    assert entry["trigger"]["event_id"] in shown
+    for finding in entry["findings"]:
+        assert finding["summary"] in shown
+    for command in entry["remediation"]["commands"]:
+        assert command in shown
+
+
+def test_hostile_evidence_is_shown_as_text(hostile_report: ReportFiles, hostile: Path) -> None:
+    page = hostile_report.html.read_text()
+    for payload in (SCRIPT, IMG):
+        assert payload not in page
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in page  # shown, escaped
+    # The executed notebook's HTML outputs are escaped too.
+    notebook = nbformat.read(hostile_report.notebook, as_version=4)
+    for cell in notebook.cells:
+        for output in cell.get("outputs", []):
+            markup = output.get("data", {}).get("text/html", "")
+            assert SCRIPT not in markup and IMG not in markup
+    # And so are the widgets.
+    widget = explorer(Investigation(flowforensics.load(hostile)))
+    shown = [widget.findings.value, widget.diff.value] + [label for label, _ in widget.changes.options]
+    assert widget.changes.options, "the hostile incident has policy changes to pick"
+    assert not any(IMG in value for value in shown[:2]) and not any(SCRIPT in value for value in shown[:2])
+    for trace in widget.figure.data:
+        assert not any(SCRIPT in str(tip) or IMG in str(tip) for tip in (trace.hovertext or ()))
+
+
+@pytest.mark.parametrize("name", ["trust-edited", "role-recreated", "flow-log-deleted", "no-cloudtrail"])
+def test_investigate_runs_on_sample_incidents(name: str, scenario: Callable[[str], Path], tmp_path: Path) -> None:
+    expected = SCENARIOS[name].expected
+    results = tmp_path / "diagnosis.json"
+    run_notebook(
+        REPORT_NOTEBOOK,
+        tmp_path / "out.ipynb",
+        {"evidence": str(scenario(name)), "flow_log_id": expected.flow_log_id, "results_json": str(results)},
+    )
+    (entry,) = json.loads(results.read_text())["flow_logs"]
+    assert entry["flow_log_id"] == expected.flow_log_id and entry["root_cause"] == expected.root_cause
+
+
+def _chromium(page: Path, profile: Path, *extra: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [
+            CHROMIUM, "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+            "--disable-background-networking", "--disable-component-update", "--disable-sync",
+            f"--user-data-dir={profile}", "--window-size=1400,2400", "--virtual-time-budget=5000",
+            # Networking off: every host unresolvable, every connection sent to a closed port.
+            "--host-resolver-rules=MAP * ~NOTFOUND", "--proxy-server=127.0.0.1:9",
+            "--enable-logging=stderr", "--v=0", *extra, page.as_uri(),
+        ],
+        capture_output=True, text=True, timeout=120, check=False,
+    )
+
+
+@pytest.mark.browser
+@pytest.mark.skipif(CHROMIUM is None, reason="headless Chromium (Debian's chromium package) is not installed")
+def test_browser_renders_the_report_offline(hostile_report: ReportFiles, tmp_path: Path) -> None:
+    ARTIFACTS.mkdir(exist_ok=True)
+    screenshot = ARTIFACTS / "report.png"
+    screenshot.unlink(missing_ok=True)
+    netlog = tmp_path / "net.json"
+    shot = _chromium(hostile_report.html, tmp_path / "profile-1", f"--screenshot={screenshot}", f"--log-net-log={netlog}")
+    assert screenshot.is_file() and screenshot.stat().st_size > 50_000, shot.stderr[-2000:]
+    console = [line for line in shot.stderr.splitlines() if ":CONSOLE" in line]
+    assert not [line for line in console if re.search(r"error|uncaught|refused|failed", line, re.I)], console
+    fetched = set(re.findall(r'"url":"(https?://[^/"]+)', netlog.read_text()))
+    assert not [url for url in fetched if not url.endswith(CHROMIUM_OWN_HOSTS)], fetched
+    dom = _chromium(hostile_report.html, tmp_path / "profile-2", "--dump-dom").stdout
+    # The timeline was drawn by plotly.js: its SVG has the lanes' traces and the failure window shading.
+    assert dom.count('class="trace scatter') >= 5
+    for name in ("IAM", "Delivery", "Alarm: ALARM"):
+        assert f'data-unformatted="{name}"' in dom, name
+    assert "delivery failing" in dom
+    # Nothing from the evidence ran: the <img onerror> would have marked the body.
+    assert not re.search(r"<body[^>]*data-pwned", dom)

@@ -1,0 +1,87 @@
+"""The summary box, the fleet tables and SQL over the frames, on sample incidents diagnosed for real."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.analysis.results import EventRef, FlowLogDiagnosis, Recovery
+from flowforensics.presentation import explore, fleet
+from flowforensics.presentation.markup import table, text
+from flowforensics.presentation.summary import duration, summary_box
+from flowforensics.scenarios import SCENARIOS
+
+from .conftest import IMG, SCRIPT
+
+
+def test_summary_box_of_the_sample_incident(scenario: Callable[[str], Path]) -> None:
+    expected = SCENARIOS["permission-removed"].expected
+    (entry,) = diagnose(flowforensics.load(scenario("permission-removed"))).flow_logs
+    box = summary_box(entry).markup
+    assert "<b>permission-missing</b>" in box
+    assert expected.trigger_event_name in box and expected.trigger_actor in box
+    assert "2024-03-24 16:47:23 UTC" in box  # the trigger's time, as a reader reads it
+    assert "delivery resumed 2024-03-24" in box and "after the fix" in box
+
+
+def test_summary_box_escapes_every_evidence_string() -> None:
+    evil = FlowLogDiagnosis(
+        flow_log_id=f"fl-1{SCRIPT}", region="eu-west-1", account_id="1", role_arn=IMG, log_group=SCRIPT,
+        status="FAILED", root_cause="permission-missing", confidence="likely", failure_started="2024-03-24T16:52:31Z",
+        trigger=EventRef("e<1>", f"PutRolePolicy{SCRIPT}", "2024-03-24T16:47:23Z", IMG),
+        recovery=Recovery("r", "PutRolePolicy", "2024-03-24T18:00:00Z", None, None, None),
+    )
+    box = summary_box(evil).markup
+    assert "<script>" not in box and "<img" not in box
+    assert "still failing" in box and "not yet seen" in box
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [(454.0, "7 min 34 s"), (5, "5 s"), (7260, "2 h 01 min"), (None, "\u2014")])
+def test_duration(seconds: float | None, shown: str) -> None:
+    assert duration(seconds) == shown
+
+
+def test_fleet_groups_by_root_cause(scenario: Callable[[str], Path]) -> None:
+    diagnosis = diagnose(flowforensics.load(scenario("flow-log-deleted")))
+    first = diagnose(flowforensics.load(scenario("permission-removed")))
+    diagnosis.flow_logs += first.flow_logs
+    rows = fleet.fleet_table(diagnosis)
+    assert list(rows.columns) == fleet.FLEET_COLUMNS
+    assert len(rows) == 2 and rows["failure_started"].dt.tz is not None
+    groups = fleet.by_root_cause(diagnosis).set_index("root_cause")
+    assert groups.loc["flow-log-deleted", "security"] and not groups.loc["permission-missing", "security"]
+    figure = fleet.root_cause_figure(diagnosis)
+    assert sum(sum(trace.x) for trace in figure.data) == 2
+
+
+def test_sql_over_the_frames_with_json_columns(scenario: Callable[[str], Path]) -> None:
+    evidence = flowforensics.load(scenario("permission-removed"))
+    changes = explore.sql(
+        evidence,
+        "select event_name, request ->> '$.policyName' as policy from events "
+        "where event_source = 'iam.amazonaws.com' and event_name = 'PutRolePolicy' and error_code is null order by event_time",
+    )
+    assert set(changes["policy"]) >= {"flow-logs-delivery"}
+    documents = explore.sql(evidence, "select json_extract(document, '$.Version') as v from policies where document is not null")
+    assert set(documents["v"]) == {'"2012-10-17"'}
+    assert set(explore.tables(evidence)["table"]) == set(evidence.frames)
+    # The analysis frames can be added by name.
+    con = explore.connect({**evidence.frames, "extra": pd.DataFrame({"x": [1]})})
+    assert con.sql("select count(*) from extra").fetchall() == [(1,)]
+    # The frames themselves are untouched (JSON stays objects in pandas).
+    assert isinstance(evidence.events["record"].iloc[0], dict)
+    assert json.loads(explore.sql_ready("events", evidence.events)["record"].iloc[0])["eventID"]
+
+
+def test_html_tables_escape_and_show_utc() -> None:
+    frame = pd.DataFrame({"who": [SCRIPT], "when": pd.to_datetime(["2024-03-24T16:47:23Z"], utc=True)})
+    markup = table(frame).markup
+    assert "<script>" not in markup and "&lt;script&gt;" in markup
+    assert "2024-03-24 16:47:23 UTC" in markup
+    assert text(None) == "\u2014" and text(pd.NA) == "\u2014" and text(float("nan")) == "\u2014"
