@@ -12,7 +12,7 @@ from typing import Any
 
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.history import role_history
-from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome
+from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome, collected_key_policy
 from flowforensics.analysis.iam import cross_check, flow_log_arn, propose_fix
 from flowforensics.analysis.observed import Signal, corroborated, failure_windows, signals, subject_of
 from flowforensics.analysis.results import (
@@ -183,10 +183,8 @@ def _iam_fix(history: Any, target: Target | None) -> Remediation | None:
 
 def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
     groups = evidence.log_groups
-    keys = groups.loc[groups["log_group"] == subject.log_group, "kms_key_id"].dropna().tolist() if subject.log_group else []
-    key = keys[-1] if keys else None
-    policies = evidence.policies
-    key_policies = policies.loc[(policies["policy_type"] == "kms-key") & (policies["policy_arn"] == key), "document"].tolist() if key else []
+    keys = set(groups.loc[groups["log_group"] == subject.log_group, "kms_key_id"].dropna()) if subject.log_group else set()
+    key_policy = collected_key_policy(evidence, keys)
     return FlowLogFacts(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
@@ -196,8 +194,8 @@ def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
         resource_id=_text(row.get("resource_id")),
         traffic_type=_text(row.get("traffic_type")),
         log_format=_text(row.get("log_format")),
-        kms_key_id=key,
-        key_policy=key_policies[-1] if key_policies else None,
+        kms_key_id=key_policy[0] if key_policy else (next(iter(keys)) if len(keys) == 1 else None),
+        key_policy=key_policy[1] if key_policy else None,
     )
 
 

@@ -283,6 +283,16 @@ def _key_id(value: Any) -> str | None:
     return value.rsplit("/", 1)[-1] if isinstance(value, str) and value else None
 
 
+def _log_group_arn(case: Case, key_arn: str) -> str | None:
+    groups = case.evidence.log_groups
+    known = groups.loc[groups["log_group"] == case.subject.log_group, "arn"].dropna().tolist()
+    if known:
+        return known[-1].removesuffix(":*")
+    account = key_arn.split(":")[4] if key_arn.count(":") >= 5 else None
+    region = case.subject.region
+    return f"arn:aws:logs:{region}:{account}:log-group:{case.subject.log_group}" if account and region else None
+
+
 def _logs_may_use(document: Any, case: Case, key_arn: str) -> bool:
     from flowforensics.analysis.iam.evaluate import evaluate
     from flowforensics.evidence.values import parse_document
@@ -292,9 +302,29 @@ def _logs_may_use(document: Any, case: Case, key_arn: str) -> bool:
     except ValueError:
         return False
     region = case.subject.region or GLOBAL_REGION
+    group_arn = _log_group_arn(case, key_arn)
+    # CloudWatch Logs names the log group in the encryption context; key policies scope their grant by it.
+    context = {"kms:EncryptionContext:aws:logs:arn": group_arn} if group_arn else {}
     request = {"principal": f"logs.{region}.amazonaws.com", "action": "kms:GenerateDataKey", "resource": key_arn,
-               "resource_account": key_arn.split(":")[4] if key_arn.count(":") >= 5 else None}
+               "resource_account": key_arn.split(":")[4] if key_arn.count(":") >= 5 else None, "context": context}
     return evaluate(request, resource_policy=policy).allowed
+
+
+def collected_key_policy(evidence: Any, keys: set[str]) -> tuple[str, Any, str] | None:
+    """The key policy collected for one of ``keys`` (get-key-policy): (key, document, file), or None."""
+    policies = evidence.policies
+    rows = policies[(policies["policy_type"] == "kms-key") & policies["document"].notna()]
+    for row in rows[rows["policy_arn"].notna()].itertuples(index=False):
+        key = next((k for k in keys if _key_id(k) == _key_id(row.policy_arn)), None)
+        if key is not None:
+            return key, row.document, row.source_file
+    # `aws kms get-key-policy` output does not name its key: without a manifest, one key and one
+    # policy can only belong together.
+    unnamed = rows[rows["policy_arn"].isna()]
+    if len(keys) == 1 and len(rows) == 1 and len(unnamed) == 1:
+        row = unnamed.iloc[0]
+        return next(iter(keys)), row["document"], row["source_file"]
+    return None
 
 
 def _kms_key_denied(case: Case) -> Outcome:
@@ -322,6 +352,11 @@ def _kms_key_denied(case: Case) -> Outcome:
         verdict = "ruled_out" if (groups["log_group"] == group).any() else "inconclusive"
         return Outcome(Finding(code, verdict, f"log group {group} is not encrypted with a KMS key in this evidence", []))
     if not before or before[-1][1]:
+        collected = collected_key_policy(case.evidence, keys)
+        if not before and collected is not None and not _logs_may_use(collected[1], case, collected[0]):
+            # No change event says when, but the key policy as collected refuses CloudWatch Logs.
+            return Outcome(Finding(code, "confirmed", f"the policy of key {collected[0]}, as collected, does not let "
+                                                      f"CloudWatch Logs use it for log group {group}", [collected[2]]))
         return Outcome(Finding(code, "ruled_out" if len(case.evidence.events) else "inconclusive",
                                f"no change {case.between()} left CloudWatch Logs unable to use key {', '.join(sorted(ids))}", []))
     when, _good, trigger = before[-1]

@@ -176,6 +176,9 @@ class Investigation:
                     entry.recovery and entry.recovery.event_time, entry.recovery and entry.recovery.delivery_resumed]
             moments = [pd.Timestamp(value) for value in refs if value]
             moments += list(self.failure_windows["start"].dropna()) + list(self.failure_windows["end"].dropna())
+            if self.failure_windows["end"].isna().any():
+                # Still failing: show everything seen since, up to the last observation (the alarm firing).
+                moments += list(self.timeline["time"].dropna().nlargest(1))
         if not moments:
             moments = list(self.timeline["time"].dropna()) + list(self.timeline["end"].dropna())
         if not moments:

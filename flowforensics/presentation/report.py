@@ -118,6 +118,8 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ke
             # Saving after every cell rewrites plotly.js each time; papermill still saves on failure.
             request_save_on_cell_execute=False,
             cwd=str(output.parent),
+            # ipykernel logs to stderr (loopback TCP unencrypted, the interrupt at shutdown): nothing a user can act on.
+            extra_arguments=["--log-level=CRITICAL"],
         )
     except PapermillExecutionError as exc:
         raise FlowForensicsError(

@@ -78,3 +78,20 @@ def test_no_fix_is_given_when_the_evidence_does_not_name_what_it_needs():
 def test_a_recovered_flow_log_needs_no_fix(scenario_folder):
     entry = diagnose(flowforensics.load(scenario_folder("permission-removed"))).flow_logs[0]
     assert entry.status == "SUCCESS" and entry.remediation.commands == []
+
+
+def _without_cloudtrail(source, target, *, keep_manifest: bool):
+    import shutil
+
+    shutil.copytree(source, target, ignore=shutil.ignore_patterns("cloudtrail", *([] if keep_manifest else ["manifest.json"])))
+    return target
+
+
+@pytest.mark.parametrize("keep_manifest", [True, False], ids=["collected", "hand-filled"])
+def test_a_key_policy_that_refuses_cloudwatch_logs_is_found_without_cloudtrail(scenario_folder, tmp_path, keep_manifest):
+    folder = _without_cloudtrail(scenario_folder("kms-key-denied"), tmp_path / "ev", keep_manifest=keep_manifest)
+    entry = diagnose(flowforensics.load(folder)).flow_logs[0]
+    assert (entry.root_cause, entry.confidence, entry.trigger) == ("kms-key-denied", "likely", None)
+    finding = next(f for f in entry.findings if f.code == "kms-key-denied")
+    assert finding.verdict == "confirmed" and finding.evidence[0].endswith("get-key-policy.json")
+    assert _operations(entry.remediation.commands) == ["PutKeyPolicy"]
