@@ -25,7 +25,7 @@ from flowforensics.analysis.results import (
 )
 from flowforensics.analysis.verdicts import Target, Verdicts, scp_levels, verdicts
 from flowforensics.errors import EvidenceError
-from flowforensics.evidence.values import iso
+from flowforensics.evidence.values import iso, text
 from flowforensics.frames.iam_changes import UNKNOWN
 
 # Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
@@ -37,17 +37,13 @@ SELF_EVIDENT = ("flow-log-deleted", "log-group-deleted")
 ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _time(value: Any) -> Any:
     return value if value is not None and value == value else None
 
 
 def _target(row: dict[str, Any]) -> Target | None:
-    role_arn, log_group, region = _text(row.get("role_arn")), _text(row.get("log_group")), _text(row.get("region"))
-    account = _text(row.get("account_id")) or (role_arn.split(":")[4] if role_arn else None)
+    role_arn, log_group, region = text(row.get("role_arn")), text(row.get("log_group")), text(row.get("region"))
+    account = text(row.get("account_id")) or (role_arn.split(":")[4] if role_arn else None)
     if not (role_arn and log_group and region and account):
         return None
     return Target(role_arn, log_group, region, account, flow_log_arn(flow_log_id=row["flow_log_id"], region=region, account_id=account))
@@ -188,12 +184,12 @@ def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
     return FlowLogFacts(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
-        account_id=_text(row.get("account_id")),
+        account_id=text(row.get("account_id")),
         role_arn=subject.role_arn,
         log_group=subject.log_group,
-        resource_id=_text(row.get("resource_id")),
-        traffic_type=_text(row.get("traffic_type")),
-        log_format=_text(row.get("log_format")),
+        resource_id=text(row.get("resource_id")),
+        traffic_type=text(row.get("traffic_type")),
+        log_format=text(row.get("log_format")),
         kms_key_id=key_policy[0] if key_policy else (next(iter(keys)) if len(keys) == 1 else None),
         key_policy=key_policy[1] if key_policy else None,
     )
@@ -247,7 +243,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     return FlowLogDiagnosis(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
-        account_id=_text(row.get("account_id")) or (target.account_id if target else None),
+        account_id=text(row.get("account_id")) or (target.account_id if target else None),
         role_arn=subject.role_arn,
         log_group=subject.log_group,
         status=status,

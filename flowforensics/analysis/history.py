@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import (
     TABLES,
     UNKNOWN,
@@ -26,12 +27,8 @@ GLOBAL_REGION = "us-east-1"  # where CloudTrail records IAM
 COLLECTED_TARGET = "(collected)"
 
 
-def _text(value: Any) -> str | None:
-    return value if isinstance(value, str) and value else None
-
-
 def _key(request: Any, name: str) -> str | None:
-    return _text(request.get(name)) if isinstance(request, dict) else None
+    return text(request.get(name)) if isinstance(request, dict) else None
 
 
 @dataclass
@@ -211,7 +208,7 @@ def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamSta
             name: UNKNOWN for name in (row["inline_policy_names"] if isinstance(row["inline_policy_names"], list) else [])
         },
         attached_policy_arns=list(row["attached_policy_arns"]) if isinstance(row["attached_policy_arns"], list) else [],
-        permissions_boundary_arn=_text(row["permissions_boundary_arn"]),
+        permissions_boundary_arn=text(row["permissions_boundary_arn"]),
         complete=True,
     )
     for policy in inline.itertuples(index=False):

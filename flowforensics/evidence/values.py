@@ -102,6 +102,17 @@ def parse_document(value: Any) -> dict[str, Any] | None:
     raise ValueError("the policy document is not a JSON object, plain or URL-encoded")
 
 
+def text(value: Any) -> str | None:
+    """A value from a frame or a document as text: ``None`` for null, NA, NaT, NaN or an empty string."""
+    if isinstance(value, str):
+        return value or None
+    if value is None:
+        return None
+    import pandas as pd
+
+    return None if pd.isna(value) else str(value)
+
+
 def iso(value: datetime | None) -> str | None:
     """Format an aware datetime as ISO 8601 UTC with a ``Z`` (the contract's format), or ``None``."""
     if value is None:

@@ -13,23 +13,11 @@ from typing import Any
 from flowforensics.analysis.iam.delivery import DeliveryVerdict
 from flowforensics.analysis.iam.evaluate import ALLOWED, EXPLICIT, IMPLICIT
 from flowforensics.analysis.results import Finding
+from flowforensics.evidence.values import text
 
 FINDING_CODE = "iam-simulation-mismatch"
 # EvalDecision of SimulatePrincipalPolicy -> the evaluator's decision
 EVAL_DECISIONS = {"allowed": ALLOWED, "implicitdeny": IMPLICIT, "explicitdeny": EXPLICIT}
-
-
-def _text(value: Any) -> str | None:
-    if value is None:
-        return None
-    try:
-        import pandas as pd
-
-        if pd.isna(value):
-            return None
-    except (TypeError, ValueError):
-        pass
-    return str(value)
 
 
 def cross_check(simulations: Any, verdict: DeliveryVerdict) -> list[Finding]:
@@ -50,19 +38,19 @@ def cross_check(simulations: Any, verdict: DeliveryVerdict) -> list[Finding]:
     """
     findings = []
     for row in simulations.to_dict("records"):
-        principal = _text(row.get("principal_arn"))
+        principal = text(row.get("principal_arn"))
         if principal and principal != verdict.role_arn:
             continue
-        action, aws_decision = _text(row.get("action")), EVAL_DECISIONS.get((_text(row.get("decision")) or "").lower())
+        action, aws_decision = text(row.get("action")), EVAL_DECISIONS.get((text(row.get("decision")) or "").lower())
         if not action or aws_decision is None:
             continue
-        resource = _text(row.get("resource")) or "*"
+        resource = text(row.get("resource")) or "*"
         ours = verdict.evaluate_permission(action, resource)
         if ours.decision == aws_decision:
             continue
         missing = row.get("missing_context")
         missing = list(missing) if isinstance(missing, (list, tuple)) else []
-        source = _text(row.get("source_file")) or "simulations"
+        source = text(row.get("source_file")) or "simulations"
         summary = (
             f"SimulatePrincipalPolicy says {aws_decision} for {action} on {resource}, "
             f"the offline evaluation says {ours.decision} (decided by {ours.decided_by})"
