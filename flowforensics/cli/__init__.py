@@ -10,6 +10,7 @@ import argparse
 import importlib
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 from flowforensics import __version__
 from flowforensics.errors import FlowForensicsError
@@ -26,6 +27,23 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("lab", "open JupyterLab on the notebooks"),
     "iam": ("iam", "offline IAM: would AWS allow this request?"),
 }
+
+
+def load_evidence(path: str) -> Any:
+    """Load evidence for a command: a warning line on stderr per file skipped, an error if none is evidence.
+
+    Raises
+    ------
+    EvidenceError
+        Naming the (first) unreadable file and why, when nothing in ``path`` is evidence.
+    """
+    import flowforensics
+    from flowforensics.frames.evidence import require_evidence
+
+    evidence = require_evidence(flowforensics.load(path))
+    for problem in evidence.problems:
+        print(f"flowforensics: warning: {problem}", file=sys.stderr)
+    return evidence
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -42,10 +42,10 @@ def summary(entry: Any) -> list[str]:
 
 def run(args: argparse.Namespace) -> int:
     """Load the evidence, diagnose, print."""
-    import flowforensics
     from flowforensics.analysis.diagnosis import diagnose
+    from flowforensics.cli import load_evidence
 
-    result = diagnose(flowforensics.load(args.evidence), args.flow_log_id)
+    result = diagnose(load_evidence(args.evidence), args.flow_log_id)
     if args.json:
         print(result.to_json())
         return 0

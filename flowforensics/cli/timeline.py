@@ -18,11 +18,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Load the evidence, build the timeline, print it."""
-    import flowforensics
     from flowforensics.analysis.timeline import timeline
+    from flowforensics.evidence.values import iso
+    from flowforensics.cli import load_evidence
     from flowforensics.errors import EvidenceError
 
-    evidence = flowforensics.load(args.evidence)
+    evidence = load_evidence(args.evidence)
     if args.flow_log_id and not (evidence.flow_logs["flow_log_id"] == args.flow_log_id).any():
         raise EvidenceError(args.evidence, f"no flow log {args.flow_log_id} in this evidence")
     table = timeline(evidence, args.flow_log_id)
@@ -33,5 +34,5 @@ def run(args: argparse.Namespace) -> int:
         table.to_csv(sys.stdout, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
     else:
         for row in table.itertuples(index=False):
-            print(f"{row.time:%Y-%m-%dT%H:%M:%SZ}  {row.lane:9}  {row.summary}")
+            print(f"{iso(row.time) or 'no time':20}  {row.lane:9}  {row.summary}")
     return 0

@@ -130,3 +130,24 @@ def test_a_copy_of_the_samples_is_unchanged_after_loading(samples, tmp_path):
     before = sorted((p.name, p.read_bytes()) for p in copy.iterdir())
     flowforensics.load(copy)
     assert sorted((p.name, p.read_bytes()) for p in copy.iterdir()) == before
+
+
+@pytest.mark.parametrize("command", ["diagnose", "timeline"])
+def test_a_broken_file_alone_is_one_line_and_exit_1(tmp_path, capsys, command):
+    broken = tmp_path / "broken.json"
+    broken.write_text('{"FlowLogs": [\n')
+    assert main([command, str(broken)]) == 1
+    out, err = capsys.readouterr()
+    assert out == ""
+    assert err == f"flowforensics: {broken}: invalid JSON at line 2 column 1: Expecting value\n"
+
+
+def test_a_folder_with_a_broken_file_is_diagnosed_with_a_warning(folder, capsys):
+    (folder / "cut.json.gz").write_bytes(b"\x1f\x8b\x08\x00")
+    assert main(["diagnose", str(folder), "--json"]) == 0
+    out, err = capsys.readouterr()
+    assert json.loads(out) == {"flow_logs": []}
+    assert err == (
+        f"flowforensics: warning: {folder / 'cut.json.gz'}: truncated or corrupt gzip "
+        "(Compressed file ended before the end-of-stream marker was reached)\n"
+    )
