@@ -19,9 +19,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Load the evidence, build the timeline, print it."""
     from flowforensics.analysis.timeline import timeline
-    from flowforensics.evidence.values import iso
     from flowforensics.cli import load_evidence
     from flowforensics.errors import EvidenceError
+    from flowforensics.evidence.values import iso
 
     evidence = load_evidence(args.evidence)
     if args.flow_log_id and not (evidence.flow_logs["flow_log_id"] == args.flow_log_id).any():
