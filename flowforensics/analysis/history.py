@@ -81,6 +81,14 @@ class RoleSnapshot:
         """(policy id, document) of the SCPs attached somewhere in the organisation in this state."""
         return [(scp.policy_id, scp.document) for scp in self.state.scps.values() if scp.exists and scp.targets]
 
+    def scp_levels(self) -> list[list[tuple[str, Any]]] | None:
+        """The SCPs in force by level, root first, when every one of them says where it is attached."""
+        in_force = [scp for scp in self.state.scps.values() if scp.exists and scp.targets]
+        if not in_force or not all(scp.levels for scp in in_force):
+            return None
+        depth = max(level for scp in in_force for level in scp.levels)
+        return [[(scp.policy_id, scp.document) for scp in in_force if level in scp.levels] for level in range(depth + 1)]
+
     def holes(self) -> list[str]:
         """What this state does not know, one phrase each (empty when fully known)."""
         role = self.role
@@ -229,6 +237,7 @@ def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamSta
             name=policy.policy_name,
             document=policy.document if isinstance(policy.document, dict) else UNKNOWN,
             targets={COLLECTED_TARGET},
+            levels={target["Level"] for target in policy.applies_to or [] if isinstance(target.get("Level"), int)},
         )
     return state, str(row["source"])
 

@@ -91,7 +91,10 @@ def _definitive(check: Any, snapshot: RoleSnapshot) -> bool:
 
 
 def scp_levels(snapshot: RoleSnapshot) -> tuple[tuple[Any, ...], ...]:
-    """The SCPs in force as one level (the evidence does not say at which level each is attached)."""
+    """The SCPs in force by level when collection recorded where each is attached; else as one level."""
+    by_level = snapshot.scp_levels()
+    if by_level is not None:
+        return tuple(tuple(_known(level)) for level in by_level)
     scps = _known(snapshot.scps())
     if not scps:
         return ()

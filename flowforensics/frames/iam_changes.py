@@ -78,6 +78,9 @@ class ScpState:
     document: Any = UNKNOWN
     targets: set[str] = field(default_factory=set)
     exists: bool = True
+    # The levels of the organisation (0 the root, then each OU down to the account) it is attached at,
+    # when collection recorded them; each level must allow on its own.
+    levels: set[int] = field(default_factory=set)
 
 
 @dataclass

@@ -157,6 +157,7 @@ def _scp(document: Document) -> Iterator[Row]:
         "policy_arn": summary.get("Arn"),
         "is_default": True,
         "document": parse_document(policy.get("Content")),
+        "applies_to": (document.manifest_entry.get("parameters") or {}).get("AppliesTo"),
         "source": "describe-policy",
         "source_file": document.path,
     }

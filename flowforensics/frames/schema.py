@@ -90,6 +90,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "is_default": (FLAG, "whether this version is the default (true for inline and SCPs)"),
         "document": (JSON, "the policy document as an object"),
         "created": (TIME, "the version's CreateDate, when known"),
+        "applies_to": (JSON, "for an SCP: the targets it is attached to, with their Level from the root (0) down, when collected"),
         "source": (TEXT, "where the document came from"),
         "source_file": (TEXT, "the evidence file"),
     },
