@@ -65,7 +65,12 @@ class CompiledStatement:
             return False
         if self.resources is not None and self.resources.matches(resource, context) == self.not_resource:
             return False
-        return self.principals is None or self.principals.matches(principal) != self.not_principal
+        if self.principals is None:
+            return True
+        if self.not_principal:
+            # NotPrincipal spares only the principals it names, not the rest of their account.
+            return not self.principals.excludes(principal)
+        return self.principals.matches(principal)
 
     def conditions_hold(self, context: Mapping[str, Any]) -> bool:
         return all(clause.holds(context) for clause in self.conditions)
@@ -75,6 +80,11 @@ class CompiledStatement:
         if self.principals is None or self.not_principal:
             return self.not_principal
         return self.principals.names_exactly(principal)
+
+    @property
+    def names_everyone(self) -> bool:
+        """Whether the statement's ``Principal`` is ``*`` (or ``{"AWS": "*"}``)."""
+        return self.principals is not None and not self.not_principal and self.principals.everyone
 
     def delegates_to_account(self, principal: Principal) -> bool:
         """Whether the statement admits ``principal`` only by naming its account, which leaves the

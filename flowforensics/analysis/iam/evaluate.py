@@ -6,7 +6,7 @@ from the root down must allow; then resource-based and identity-based policies, 
 grant within one account (both must across accounts); then permissions boundaries and session
 policies, which only limit. A resource-based policy that names the principal itself (not just its
 account) grants users, role sessions and services on its own; for a role it still passes through
-the role's boundary and session policy.
+the role's boundary and session policy, unless the policy grants to ``*``.
 """
 
 from __future__ import annotations
@@ -41,7 +41,8 @@ class Request:
 
     ``context`` keys are matched case-insensitively; AWS's own keys that follow from the principal
     and the resource (``aws:PrincipalArn``, ``aws:PrincipalAccount``, ``aws:PrincipalServiceName``,
-    ``aws:ResourceAccount``) are added when the context does not give them.
+    ``aws:PrincipalIsAWSService``, ``aws:username`` of a user, ``aws:ResourceAccount``) are added
+    when the context does not give them.
     """
 
     principal: str
@@ -70,12 +71,18 @@ def request_context(request: Request, principal: Principal) -> dict[str, Any]:
     derived: dict[str, Any] = {}
     if principal.is_iam:
         derived["aws:principalaccount"] = principal.account
+        # "aws:PrincipalIsAWSService": present in every signed request, false for IAM principals.
+        derived["aws:principalisawsservice"] = False
         if principal.kind == "session" and principal.role_arn_name:
             derived["aws:principalarn"] = f"arn:{principal.partition}:iam::{principal.account}:role/{principal.role_arn_name}"
         elif principal.kind != "root" or principal.text.startswith("arn:"):
             derived["aws:principalarn"] = principal.text
+        if principal.kind == "user":
+            # "aws:username" is the user's friendly name: the last part of its ARN, after any path.
+            derived["aws:username"] = principal.text.rsplit("/", 1)[-1]
     elif principal.kind == "service":
         derived["aws:principalservicename"] = principal.text
+        derived["aws:principalisawsservice"] = True
     if request.resource_account:
         derived["aws:resourceaccount"] = request.resource_account
     for key, value in derived.items():
@@ -296,13 +303,16 @@ def decide(request: Request, layers: Layers) -> Decision:
     cross_account = bool(principal.account and request.resource_account and principal.account != request.resource_account)
     names_principal = any(not s.delegates_to_account(principal) for s in resource_allows)
     names_exactly = any(s.names_exactly(principal) for s in resource_allows)
+    # A grant to "*" is not limited by the boundary or session policy of a role either
+    # (IAM User Guide, "Principal": "IAM role principals").
+    names_everyone = any(s.names_everyone for s in resource_allows)
 
     if cross_account:
         # Across accounts both sides must grant: the resource's policy and the caller's own.
         if not resource_allows:
             return answer(IMPLICIT, "resource")
         granted_by = "identity"
-    elif names_exactly and principal.kind in _RESOURCE_POLICY_SUFFICES:
+    elif (names_exactly and principal.kind in _RESOURCE_POLICY_SUFFICES) or names_everyone:
         return answer(ALLOWED, "resource")
     elif names_principal:
         granted_by = "resource"

@@ -2,9 +2,12 @@
 
 - Action names are case-insensitive; ``*`` and ``?`` match any run of characters and one character.
 - Resource ARNs are case-sensitive and matched part by part: an ARN has six colon-separated parts
-  (``arn:partition:service:region:account:resource``) and a wildcard in one of the first five never
-  crosses a colon, while the resource part (which may itself hold colons, as in
-  ``log-group:NAME:log-stream:S``) is matched as a whole. ``ArnLike``/``ArnEquals`` use the same rule.
+  (``arn:partition:service:region:account:resource``) and a wildcard in one of the first five stays
+  within its part, except a ``*`` that ends its part, which "can expand to match beyond the colon
+  boundaries" (IAM User Guide, "IAM JSON policy elements: Resource"); the resource part (which may
+  itself hold colons, as in ``log-group:NAME:log-stream:S``) is matched as a whole.
+  ``ArnLike``/``ArnEquals`` check each of the six components separately, so there no wildcard
+  crosses a colon (IAM User Guide, "Condition operators").
 - Policy variables (``${aws:username}``, ``${aws:PrincipalTag/team, 'default'}``, ``${*}``, ``${?}``,
   ``${$}``) are replaced from the request context in policies of version ``2012-10-17``; a variable
   whose key the request lacks, and has no default, makes that one value match nothing.
@@ -44,16 +47,35 @@ def glob_regex(pattern: str) -> str:
     return _glob_part(pattern, ".*", ".")
 
 
+def _arn_part(part: str, expand: bool) -> str:
+    if expand and part.endswith("*"):
+        return _glob_part(part[:-1], "[^:]*", "[^:]") + ".*"
+    return _glob_part(part, "[^:]*", "[^:]")
+
+
+def _arn_parts_regex(pattern: str, expand: bool) -> str:
+    parts = pattern.split(":", ARN_PARTS - 1)
+    head = [_arn_part(part, expand) for part in parts[:-1]]
+    return ":".join([*head, glob_regex(parts[-1])])
+
+
 @lru_cache(maxsize=8192)
 def arn_regex(pattern: str) -> str:
-    """A regular expression for an ARN pattern matched part by part (see the module docstring).
+    """A regular expression for a ``Resource`` ARN pattern matched part by part (see the module
+    docstring).
 
     Wildcards in the parts before the last one the pattern has (at most the first five) stay
-    within their part; the last part is the tail, so ``arn:aws:logs:*`` still covers every log ARN.
+    within their part, but a ``*`` ending its part may run on past colons; the last part is the
+    tail, so ``arn:aws:logs:*`` still covers every log ARN.
     """
-    parts = pattern.split(":", ARN_PARTS - 1)
-    head = [_glob_part(part, "[^:]*", "[^:]") for part in parts[:-1]]
-    return ":".join([*head, glob_regex(parts[-1])])
+    return _arn_parts_regex(pattern, expand=True)
+
+
+@lru_cache(maxsize=8192)
+def arn_condition_regex(pattern: str) -> str:
+    """A regular expression for an ``ArnLike``/``ArnEquals`` value: no wildcard of the first five
+    components crosses a colon, not even a trailing ``*``."""
+    return _arn_parts_regex(pattern, expand=False)
 
 
 @lru_cache(maxsize=8192)
@@ -182,8 +204,8 @@ def compile_patterns(values: Iterable[Any], *, ignore_case: bool, arn: bool, var
 
 
 def arn_like(pattern: str, value: str) -> bool:
-    """``ArnLike``/``ArnEquals``: ``value`` matches the ARN ``pattern`` part by part, case-sensitively."""
-    return _one_pattern(pattern, False, True).match(value) is not None
+    """``ArnLike``/``ArnEquals``: ``value`` matches the ARN ``pattern`` component by component, case-sensitively."""
+    return compile_alternatives((arn_condition_regex(pattern),), False).match(value) is not None
 
 
 def string_like(pattern: str, value: str) -> bool:
@@ -200,7 +222,8 @@ class Principal:
     """The principal of a request, as its ARN, service or ``*``, with what policies match it on.
 
     ``kind`` is one of ``anonymous``, ``service``, ``root``, ``user``, ``role``, ``session``
-    (an assumed-role session), ``federated`` or ``other``.
+    (an assumed-role session), ``federated`` (a ``GetFederationToken`` session), ``provider`` (an
+    OIDC or SAML provider) or ``other``.
     """
 
     text: str
@@ -211,12 +234,13 @@ class Principal:
 
     @property
     def is_iam(self) -> bool:
-        """Whether an identity in an account (root, user, role or session) makes the request."""
-        return self.kind in {"root", "user", "role", "session"}
+        """Whether an identity in an account (root, user, role, role session or federated user
+        session) makes the request: an account principal covers all of them."""
+        return self.kind in {"root", "user", "role", "session", "federated"}
 
 
 _IAM_KINDS = {"root": "root", "user": "user", "role": "role", "assumed-role": "session",
-              "federated-user": "federated", "oidc-provider": "federated", "saml-provider": "federated"}
+              "federated-user": "federated", "oidc-provider": "provider", "saml-provider": "provider"}
 
 
 @lru_cache(maxsize=4096)
@@ -268,6 +292,16 @@ class PrincipalSet:
         if self.everyone or principal.text in self.others or principal.text in self.arns:
             return True
         return principal.kind == "service" and principal.text.lower() in self.services
+
+    def excludes(self, principal: Principal) -> bool:
+        """Whether a ``NotPrincipal`` element exempts ``principal``: only a principal it names
+        itself (an account ARN exempts the account's root user, not every identity in the account;
+        a role ARN does not exempt the role's sessions), as AWS's ``NotPrincipal`` page describes."""
+        if self.names_exactly(principal):
+            return True
+        return principal.kind == "root" and (
+            (None, principal.account) in self.accounts or (principal.partition, principal.account) in self.accounts
+        )
 
     def names_account_only(self, principal: Principal) -> bool:
         """Whether this element admits ``principal`` only through its account (``123…`` or ``…:root``),
