@@ -191,6 +191,8 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         if interval is None or interval.allowed is None:
             state = case.verdicts.states[interval.first] if interval is not None else None
             missing = _trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
+            if case.verdicts is None:
+                missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
             return Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}",
                                    history_events[-5:]))
         cause, trigger_row = _interval_cause(case, interval) if interval.allowed is False else (None, interval.first)

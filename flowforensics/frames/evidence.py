@@ -10,7 +10,11 @@ from typing import Any
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.reader import Document, LoadProblem, read_folder
 from flowforensics.frames.cloudtrail import EventCounters, events_frame
-from flowforensics.frames.reconstruct import flow_logs_from_events, roles_and_policies_from_events
+from flowforensics.frames.reconstruct import (
+    flow_logs_from_events,
+    infer_regions,
+    roles_and_policies_from_events,
+)
 from flowforensics.frames.resources import BUILDERS
 from flowforensics.frames.schema import SCHEMAS, frame
 
@@ -132,6 +136,7 @@ def load_evidence(path: str | os.PathLike[str], *, strict: bool = False) -> Evid
     frames["roles"] = _merge_missing(frames["roles"].drop_duplicates("arn", keep="last"), trail_roles, ["role_name"])
     frames["policies"] = _merge_missing(frames["policies"], trail_policies, ["policy_type", "policy_name", "role_name", "policy_arn", "version_id"])
     frames["log_groups"] = frames["log_groups"].drop_duplicates(["region", "log_group"], keep="last").reset_index(drop=True)
+    frames["flow_logs"] = infer_regions(frames)
     ordered = {name: frames[name] for name in FRAME_NAMES}
     return Evidence(
         path=os.fspath(path),

@@ -7,9 +7,13 @@ records), so fields are found by name at any depth rather than by one path.
 
 from __future__ import annotations
 
+import json
+import re
 from typing import Any
 
+from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import UNKNOWN, replay
+from flowforensics.frames.resources import arn_part
 from flowforensics.frames.schema import frame
 
 
@@ -159,3 +163,66 @@ def roles_and_policies_from_events(events: Any) -> tuple[Any, Any]:
                 }
             )
     return frame("roles", role_rows), frame("policies", policy_rows)
+
+
+# Calls made in the flow log's region that name its log group or its role (DESIGN: flow-log, logs and
+# STS events are in the flow log's region; IAM's are all in us-east-1 and tell nothing).
+REGIONAL_SOURCES = ("ec2.amazonaws.com", "logs.amazonaws.com", "sts.amazonaws.com")
+
+
+def infer_regions(frames: dict[str, Any]) -> Any:
+    """Fill the region of flow logs whose evidence does not give it (``describe-flow-logs`` output
+    has no region field, and a hand-filled folder has no manifest to say where it was called).
+
+    The region is taken, in order, from the flow log's own CloudTrail events; the ARN of its log
+    group or of an alarm on it; the regional calls that name its log group or its role; the
+    AccessDenied messages and the policy documents that name its log group's ARN; the trust
+    policy's ``aws:SourceArn``. Each source counts only when all it shows agrees on one region.
+
+    Parameters
+    ----------
+    frames : dict of str to pandas.DataFrame
+        The evidence frames (``flow_logs``, ``events``, ``log_groups``, ``alarms``, ``policies``, ``roles``).
+
+    Returns
+    -------
+    pandas.DataFrame
+        ``flow_logs`` with ``region`` filled where the evidence is unanimous.
+    """
+    flow_logs = frames["flow_logs"]
+    missing = flow_logs["region"].isna()
+    if not missing.any():
+        return flow_logs
+    flow_logs = flow_logs.copy()
+    for index in flow_logs.index[missing]:
+        for candidates in _region_evidence(flow_logs.loc[index], frames):
+            regions = {region for region in candidates if region and "*" not in region and "?" not in region}
+            if len(regions) == 1:
+                flow_logs.loc[index, "region"] = regions.pop()
+                break
+    return flow_logs
+
+
+def _regions_in(texts: Any, pattern: re.Pattern[str]) -> list[str]:
+    return [match for value in texts for match in pattern.findall(value if isinstance(value, str) else json.dumps(value, default=str))]
+
+
+def _region_evidence(row: Any, frames: dict[str, Any]) -> Any:
+    events, log_groups, alarms = frames["events"], frames["log_groups"], frames["alarms"]
+    regional = events[events["event_source"].isin(REGIONAL_SOURCES) & events["region"].notna()]
+    flow_log_id, group, role = row["flow_log_id"], text(row["log_group"]), text(row["role_arn"])
+    yield [e.region for e in regional.itertuples(index=False) if e.event_name in ("CreateFlowLogs", "DeleteFlowLogs")
+           and flow_log_id in (_values(e.request, "flowlogid") + _values(e.response, "flowlogid") + _values(e.response, "item"))]
+    if group:
+        yield log_groups.loc[log_groups["log_group"] == group, "region"].dropna().tolist()
+        yield [arn_part(arn, 3) for arn in alarms.loc[alarms["log_group"] == group, "alarm_arn"].dropna()]
+        yield [e.region for e in regional.itertuples(index=False) if group in _values(e.request, "loggroupname")]
+    if role:
+        yield [e.region for e in regional.itertuples(index=False) if text(e.session_issuer) == role or role in _values(e.request, "rolearn")]
+    if group:
+        group_arn = re.compile(r"arn:[\w-]+:logs:([\w*?-]+):[\d*?]*:log-group:" + re.escape(group) + r"(?![^:\"*])")
+        yield _regions_in(events["error_message"].dropna(), group_arn)
+        yield _regions_in(frames["policies"]["document"].dropna(), group_arn)
+    if role:
+        trust = frames["roles"].loc[frames["roles"]["arn"] == role, "trust_policy"].dropna()
+        yield _regions_in(trust, re.compile(r"arn:[\w-]+:ec2:([\w*?-]+):[\d*?]*:vpc-flow-log/"))

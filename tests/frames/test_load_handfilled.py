@@ -59,3 +59,27 @@ def test_delivery_signals_are_typed():
     metrics = evidence.metrics.sort_values("timestamp")
     assert metrics["value"].tolist() == [3987.0, 0.0, 0.0]
     assert metrics["metric_name"].unique().tolist() == ["IncomingLogEvents"]
+
+
+def _flow_log_without_destination(folder, tmp_path):
+    import json
+    import shutil
+
+    copy = shutil.copytree(folder, tmp_path / "ev")
+    path = copy / "from-cli" / "fl.json"
+    content = json.loads(path.read_text())
+    del content["FlowLogs"][0]["LogDestination"]  # as `aws ec2 describe-flow-logs` shows older flow logs
+    path.write_text(json.dumps(content))
+    return copy
+
+
+def test_the_region_comes_from_other_evidence_when_describe_flow_logs_has_none(tmp_path):
+    copy = _flow_log_without_destination(FOLDER, tmp_path)
+    # The alarm on the log group (arn:aws:cloudwatch:eu-west-1:...) says where the group is.
+    assert flowforensics.load(copy).flow_logs.iloc[0]["region"] == "eu-west-1"
+
+
+def test_the_region_stays_unknown_when_the_evidence_disagrees_or_is_silent(tmp_path):
+    copy = _flow_log_without_destination(FOLDER, tmp_path)
+    (copy / "from-cli" / "nested" / "alarms.json").unlink()
+    assert pd.isna(flowforensics.load(copy).flow_logs.iloc[0]["region"])
