@@ -52,11 +52,14 @@ class PolicyDiff:
         What changed, e.g. ``PutRolePolicy flowlogs-delivery (inline) on role vpc-flow-logs``.
     before, after : object
         The documents (``None`` where there was none).
+    event_id : str or None
+        The CloudTrail event that made the change (what a timeline marker carries), when known.
     """
 
     label: str
     before: Any
     after: Any
+    event_id: str | None = None
 
     @property
     def lines(self) -> list[str]:
@@ -141,5 +144,5 @@ def history_diffs(history: Any, event_ids: Collection[str] | None = None) -> lis
             if old.get(name) is new.get(name) or old.get(name) == new.get(name):
                 continue
             label = f"{when(after.start)}  {after.event_name} by {after.actor or 'unknown'}: {name}"
-            diffs.append(PolicyDiff(label=label, before=old.get(name), after=new.get(name)))
+            diffs.append(PolicyDiff(label=label, before=old.get(name), after=new.get(name), event_id=after.event_id))
     return diffs

@@ -47,7 +47,14 @@ TIME_AXIS = dict(
 
 
 class Figure(go.Figure):
-    """A plotly figure that displays as offline HTML (plotly.js comes from :func:`page.page_setup`)."""
+    """A plotly figure that displays as offline HTML (plotly.js comes from :func:`page.page_setup`).
+
+    The figures below pass their traces as dicts and their whole layout to the constructor: plotly then
+    validates each property once (a ``go.Scatter`` is validated again when added to a figure, and each
+    ``update_layout`` runs the relayout machinery). Their data are lists, not Series or arrays: plotly
+    hands every array to narwhals when serialising, and narwhals, not knowing numpy arrays, scans every
+    installed package's entry points for a plugin (tenths of a second in a fresh kernel).
+    """
 
     def _repr_html_(self) -> str:
         return figure_html(self)
@@ -85,9 +92,15 @@ def hover(lines: Iterable[tuple[str, Any]], title: Any = None) -> str:
     return "<br>".join(shown)
 
 
-def _base_layout(fig: Any, title: str | None, height: int) -> None:
+def _layout(title: str | None, height: int, *, x_range: Any = None, **more: Any) -> dict[str, Any]:
+    """The layout every figure shares, with ``more`` (axes, shapes...) merged in.
+
+    Figures get their whole layout at construction: each ``update_layout`` or ``update_*axes`` call
+    runs plotly's relayout machinery, about ten times the cost of validating the same properties once.
+    """
+    xaxis = {**TIME_AXIS, **({"range": x_range} if x_range is not None else {}), **more.pop("xaxis", {})}
     # The title at the very top, the legend between it and the plot: they never overlap.
-    fig.update_layout(
+    return dict(
         title=dict(text=text(title), x=0.01, xanchor="left", yref="container", y=0.985, yanchor="top") if title else None,
         height=height,
         margin=dict(l=10, r=20, t=105 if title else 60, b=50),
@@ -95,7 +108,8 @@ def _base_layout(fig: Any, title: str | None, height: int) -> None:
         plot_bgcolor="white",
         hoverlabel=dict(align="left", font=dict(size=12)),
         legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
-        xaxis=TIME_AXIS,
+        xaxis=xaxis,
+        **more,
     )
 
 
@@ -126,7 +140,8 @@ def _span_traces(spans: Any, lane: str, right_edge: Any) -> list[Any]:
             ys += [text(label), text(label), None]
             texts += [_row_hover(row)] * 2 + [None]
         traces.append(
-            go.Scatter(
+            dict(
+                type="scatter",
                 x=xs,
                 y=ys,
                 mode="lines",
@@ -171,7 +186,7 @@ def timeline_figure(
     """
     import pandas as pd
 
-    fig = Figure()
+    traces: list[Any] = []
     times = pd.concat([timeline["time"], timeline["end"]]).dropna()
     if failure_windows is not None and len(failure_windows):
         times = pd.concat([times, failure_windows["start"], failure_windows["end"]]).dropna()
@@ -185,14 +200,14 @@ def timeline_figure(
             continue
         spans = rows[rows["end"].notna() | rows["kind"].isin(list(STATE_COLOURS))]
         points = rows.drop(spans.index)
-        for trace in _span_traces(spans, lane, right_edge):
-            fig.add_trace(trace)
+        traces += _span_traces(spans, lane, right_edge)
         if len(points):
             label, colour = LANES.get(lane, (lane, "#555555"))
             is_change = points["event_id"].notna() if lane == "iam" else pd.Series(False, index=points.index)
-            fig.add_trace(
-                go.Scatter(
-                    x=naive_utc(points["time"]),
+            traces.append(
+                dict(
+                    type="scatter",
+                    x=naive_utc(points["time"]).tolist(),
                     y=[text(label)] * len(points),
                     mode="markers",
                     marker=dict(
@@ -208,23 +223,27 @@ def timeline_figure(
                     hovertemplate="%{hovertext}<extra></extra>",
                 )
             )
-    if failure_windows is not None:
-        for window in failure_windows.itertuples(index=False):
-            closes = window.end if not is_missing(window.end) else right_edge
-            if is_missing(window.start) or is_missing(closes):
-                continue
-            fig.add_vrect(
-                x0=naive_utc(window.start),
-                x1=naive_utc(closes),
-                fillcolor=FAILURE_FILL,
-                line_width=0,
-                layer="below",
-                annotation_text="delivery failing" if not is_missing(window.end) else "delivery failing (still)",
-                annotation_position="top left",
-                annotation_font=dict(size=11, color="#922b21"),
-            )
-    _base_layout(fig, title, height=480)
-    fig.update_yaxes(
+    # Failure windows shaded across every lane, labelled at their top left (what ``add_vrect`` draws).
+    shaded: dict[str, list[Any]] = {"shapes": [], "annotations": []}
+    for window in failure_windows.itertuples(index=False) if failure_windows is not None else ():
+        closes = window.end if not is_missing(window.end) else right_edge
+        if is_missing(window.start) or is_missing(closes):
+            continue
+        shaded["shapes"].append(
+            dict(type="rect", xref="x", yref="y domain", x0=naive_utc(window.start), x1=naive_utc(closes), y0=0, y1=1,
+                 fillcolor=FAILURE_FILL, line=dict(width=0), layer="below")
+        )
+        shaded["annotations"].append(
+            dict(text="delivery failing" if not is_missing(window.end) else "delivery failing (still)",
+                 xref="x", yref="y domain", x=naive_utc(window.start), y=1, xanchor="left", yanchor="top",
+                 showarrow=False, font=dict(size=11, color="#922b21"))
+        )
+    x_range = None
+    if start is not None or end is not None:
+        low = naive_utc(start) if start is not None else naive_utc(times.min())
+        high = naive_utc(end) if end is not None else naive_utc(times.max())
+        x_range = [low, high]
+    yaxis = dict(
         type="category",
         categoryorder="array",
         categoryarray=[text(label) for label in reversed(labels)],
@@ -233,11 +252,10 @@ def timeline_figure(
         gridcolor="#f2f2f2",
         title=None,
     )
-    if start is not None or end is not None:
-        low = naive_utc(start) if start is not None else naive_utc(times.min())
-        high = naive_utc(end) if end is not None else naive_utc(times.max())
-        fig.update_xaxes(range=[low, high])
-    return fig
+    return Figure(
+        data=traces,
+        layout=_layout(title, 480, x_range=x_range, yaxis=yaxis, **{key: value for key, value in shaded.items() if value}),
+    )
 
 
 def verdict_figure(
@@ -261,7 +279,7 @@ def verdict_figure(
     """
     import pandas as pd
 
-    fig = Figure()
+    traces: list[Any] = []
     states = verdicts.assign(
         state=verdicts["allowed"].map({True: "allowed", False: "denied"}).astype(object).fillna("unknown")
     )
@@ -283,8 +301,9 @@ def verdict_figure(
                 title=state,
             )
             texts += [tip, tip, None]
-        fig.add_trace(
-            go.Scatter(
+        traces.append(
+            dict(
+                type="scatter",
                 x=xs,
                 y=["verdict" if x is not None else None for x in xs],
                 mode="lines",
@@ -294,11 +313,11 @@ def verdict_figure(
                 hovertemplate="%{hovertext}<extra></extra>",
             )
         )
-    _base_layout(fig, title, height=250)
-    fig.update_yaxes(showticklabels=False, title=None, type="category")
-    if start is not None and end is not None:
-        fig.update_xaxes(range=[naive_utc(start), naive_utc(end)])
-    return fig
+    x_range = [naive_utc(start), naive_utc(end)] if start is not None and end is not None else None
+    return Figure(
+        data=traces,
+        layout=_layout(title, 250, x_range=x_range, yaxis=dict(showticklabels=False, title=None, type="category")),
+    )
 
 
 def ingestion_figure(
@@ -319,7 +338,6 @@ def ingestion_figure(
     -------
     Figure
     """
-    fig = Figure()
     streams = log_streams.sort_values(["log_stream", "last_event"], na_position="first")
     names = [text(name) for name in streams["log_stream"].astype(object).fillna("?").unique()]
     xs: list[Any] = []
@@ -337,33 +355,33 @@ def ingestion_figure(
         xs += [naive_utc(row.first_event), naive_utc(row.last_event), None]
         ys += [text(row.log_stream), text(row.log_stream), None]
         texts += [tip, tip, None]
-    fig.add_trace(
-        go.Scatter(x=xs, y=ys, mode="lines", line=dict(width=12, color=LANES["log-group"][1]), name="events",
-                   hovertext=texts, hovertemplate="%{hovertext}<extra></extra>")
-    )
+    events = dict(type="scatter", x=xs, y=ys, mode="lines", line=dict(width=12, color=LANES["log-group"][1]),
+                  name="events", hovertext=texts, hovertemplate="%{hovertext}<extra></extra>")
     ingested = streams[streams["last_ingestion"].notna()]
-    fig.add_trace(
-        go.Scatter(
-            x=naive_utc(ingested["last_ingestion"]),
-            y=[text(name) for name in ingested["log_stream"].astype(object).fillna("?")],
-            mode="markers",
-            marker=dict(symbol="line-ns-open", size=18, line=dict(width=3), color="#1b2631"),
-            name="last ingestion",
-            hovertext=[
-                hover([("last ingestion", when(row.last_ingestion))], title=row.log_stream)
-                for row in ingested.itertuples(index=False)
-            ],
-            hovertemplate="%{hovertext}<extra></extra>",
-        )
+    last_ingestion = dict(
+        type="scatter",
+        x=naive_utc(ingested["last_ingestion"]).tolist(),
+        y=[text(name) for name in ingested["log_stream"].astype(object).fillna("?")],
+        mode="markers",
+        marker=dict(symbol="line-ns-open", size=18, line=dict(width=3), color="#1b2631"),
+        name="last ingestion",
+        hovertext=[
+            hover([("last ingestion", when(row.last_ingestion))], title=row.log_stream)
+            for row in ingested.itertuples(index=False)
+        ],
+        hovertemplate="%{hovertext}<extra></extra>",
     )
-    _base_layout(fig, title, height=max(260, 160 + 32 * len(names)))
-    fig.update_yaxes(type="category", categoryorder="array", categoryarray=names, title=None, automargin=True)
+    x_range = None
     if start is not None and end is not None:
         # Stretched to the last ingestion seen, which is what this figure is about.
         latest = streams["last_ingestion"].max()
         high = max(end, latest + (latest - start) * 0.03) if not is_missing(latest) and latest > start else end
-        fig.update_xaxes(range=[naive_utc(start), naive_utc(high)])
-    return fig
+        x_range = [naive_utc(start), naive_utc(high)]
+    yaxis = dict(type="category", categoryorder="array", categoryarray=names, title=None, automargin=True)
+    return Figure(
+        data=[events, last_ingestion],
+        layout=_layout(title, max(260, 160 + 32 * len(names)), x_range=x_range, yaxis=yaxis),
+    )
 
 
 def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: str | None = "Metrics") -> Any:
@@ -390,14 +408,15 @@ def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: s
         name=metrics["label"].astype(object).where(metrics["label"].notna(), metrics["metric_name"]).fillna("?")
     ).sort_values("timestamp")
     names = sorted(series["name"].unique())
-    fig = Figure(make_subplots(rows=max(len(names), 1), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                               subplot_titles=[text(name) for name in names]))
-    for position, name in enumerate(names, start=1):
-        rows = series[series["name"] == name]
-        fig.add_trace(
-            go.Scatter(
-                x=naive_utc(rows["timestamp"]),
-                y=rows["value"].astype(float),
+    panels = range(1, max(len(names), 1) + 1)
+    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.12,
+                        subplot_titles=[text(name) for name in names], figure=Figure())
+    fig.add_traces(
+        [
+            dict(
+                type="scatter",
+                x=naive_utc(rows["timestamp"]).tolist(),
+                y=rows["value"].astype(float).tolist(),
                 mode="lines+markers",
                 marker=dict(size=4),
                 line=dict(color=LANES["log-group"][1]),
@@ -406,16 +425,19 @@ def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: s
                 hovertext=[hover([("log group", lg), ("stat", stat)], title=name)
                            for lg, stat in zip(rows["log_group"], rows["stat"], strict=True)],
                 hovertemplate="%{hovertext}<br>%{x}: %{y}<extra></extra>",
-            ),
-            row=position,
-            col=1,
-        )
-    _base_layout(fig, title, height=140 + 190 * max(len(names), 1))
-    fig.update_yaxes(title=None, rangemode="tozero", gridcolor="#eeeeee")
+            )
+            for name, rows in ((name, series[series["name"] == name]) for name in names)
+        ],
+        rows=list(panels)[: len(names)],
+        cols=[1] * len(names),
+    )
+    # Every panel's axes (make_subplots numbers them x, x2, x3... top down), in one layout update.
+    x_range = [naive_utc(start), naive_utc(end)] if start is not None and end is not None else None
+    axis = dict(showgrid=True, gridcolor="#eeeeee", tickformat=TIME_AXIS["tickformat"],
+                hoverformat=TIME_AXIS["hoverformat"], title=None, **({"range": x_range} if x_range else {}))
+    axes = {f"{letter}axis{panel if panel > 1 else ''}": dict(axis) if letter == "x" else
+            dict(title=None, rangemode="tozero", gridcolor="#eeeeee") for panel in panels for letter in "xy"}
     # Only the bottom panel names the axis: a title under each panel would run into the next one's.
-    fig.update_xaxes(showgrid=True, gridcolor="#eeeeee", tickformat=TIME_AXIS["tickformat"],
-                     hoverformat=TIME_AXIS["hoverformat"], title=None)
-    fig.update_xaxes(title=dict(text="time (UTC)"), row=max(len(names), 1), col=1)
-    if start is not None and end is not None:
-        fig.update_xaxes(range=[naive_utc(start), naive_utc(end)])
+    axes[f"xaxis{panels[-1] if panels[-1] > 1 else ''}"]["title"] = dict(text="time (UTC)")
+    fig.update_layout(_layout(title, 140 + 190 * len(panels), **axes))
     return fig

@@ -120,6 +120,9 @@ def run_notebook(notebook: Path, output: Path, parameters: dict[str, Any], *, ke
             cwd=str(output.parent),
             # ipykernel logs to stderr (loopback TCP unencrypted, the interrupt at shutdown): nothing a user can act on.
             extra_arguments=["--log-level=CRITICAL"],
+            # Every cell has run and its outputs are in: a graceful shutdown (a request, then polling until the
+            # kernel exits) would only wait for the kernel's atexit hooks, which the report does not use.
+            shutdown_kernel="immediate",
         )
     except PapermillExecutionError as exc:
         raise FlowForensicsError(
@@ -142,6 +145,7 @@ def report_exporter() -> Any:
     from jinja2 import DictLoader
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import Preprocessor, TagRemovePreprocessor
+    from nbformat.v4 import new_notebook
 
     class DropStderr(Preprocessor):  # warnings stay in the executed notebook, not in the report
         def preprocess_cell(self, cell: Any, resources: Any, index: int) -> tuple[Any, Any]:
@@ -159,7 +163,9 @@ def report_exporter() -> Any:
     )
     exporter.register_preprocessor(TagRemovePreprocessor(remove_cell_tags=set(EXCLUDED_TAGS)), enabled=True)
     exporter.register_preprocessor(DropStderr(), enabled=True)
-    exporter.environment.get_template(TEMPLATE_NAME)  # compiled now; the environment keeps it
+    # One export of an empty notebook compiles the whole chain of templates (the lab ones this one
+    # extends are only loaded at render time) and imports what rendering needs; the environment keeps them.
+    exporter.from_notebook_node(new_notebook(), resources={"plotly_js": "", "plotly_config_script": ""})
     return exporter
 
 

@@ -4,8 +4,9 @@ Nothing waits on a widget: the explorer is built from the notebook's parameters 
 once at construction, so under papermill it only renders. Callbacks redraw when a user changes a
 control. Option labels of ipywidgets are plain text; everything shown as HTML is escaped.
 
-Clicking the markers of the figure itself would need ``plotly.graph_objects.FigureWidget``, which needs
-the ``anywidget`` package; the list of changes beside the figure does the same job without it.
+The timeline is a ``plotly.graph_objects.FigureWidget`` (plotly's widget, built on ``anywidget``):
+clicking an IAM change on it selects that change in the list below it, which shows its diff. The list
+stays the keyboard-accessible way to the same diffs.
 """
 
 from __future__ import annotations
@@ -13,8 +14,13 @@ from __future__ import annotations
 from typing import Any
 
 from flowforensics.presentation.investigation import Investigation
-from flowforensics.presentation.markup import when
+from flowforensics.presentation.markup import paragraph, when
 from flowforensics.presentation.plots import LANES
+
+# The figure's markers a click on selects a change: the IAM lane's events (their customdata is the event id).
+CLICKABLE_LANE = "iam"
+# Box and lasso selection mean nothing on a timeline (as in the report's figures).
+MODEBAR_REMOVE = ["select2d", "lasso2d"]
 
 
 class Explorer:
@@ -33,8 +39,8 @@ class Explorer:
         the list of IAM changes).
     findings, diff : ipywidgets.HTML
         The findings of the flow log and the diff of the change picked.
-    figure : plotly.graph_objects.Figure or None
-        The timeline last drawn.
+    figure : plotly.graph_objects.FigureWidget or None
+        The timeline last drawn; a click on one of its IAM changes calls :meth:`on_change_click`.
     """
 
     def __init__(self, investigation: Investigation) -> None:
@@ -55,7 +61,7 @@ class Explorer:
         self.changes = w.Select(options=[], description="Changes", rows=6, layout=w.Layout(width="760px"))
         self.findings = w.HTML()
         self.diff = w.HTML()
-        self.output = w.Output()
+        self.timeline = w.Box(layout=w.Layout(width="100%"))  # holds the figure, a new one each redraw
         self.figure: Any = None
         self._diffs: list[Any] = []
         self._set_window_options(first.start, first.end)
@@ -69,7 +75,7 @@ class Explorer:
                 w.HBox([self.flow_log]),
                 self.window,
                 w.HBox(list(self.lanes.values())),
-                self.output,
+                self.timeline,
                 self.changes,
                 self.diff,
                 w.HTML("<h4>Findings</h4>"),
@@ -114,14 +120,23 @@ class Explorer:
 
     def refresh(self) -> None:
         """Redraw the figure, the list of changes and the findings from the controls' values."""
+        import plotly.graph_objects as go
+
         from flowforensics.presentation.plots import timeline_figure
 
         investigation = self.current
         frame = self.selected_timeline()
         low, high = self.window.value
-        self.figure = timeline_figure(frame, investigation.failure_windows, start=low, end=high)
-        # Set as the Output widget's content, not displayed into it: no kernel needed, nothing printed.
-        self.output.outputs = ({"output_type": "display_data", "data": self.figure._repr_mimebundle_(), "metadata": {}},)
+        figure = go.FigureWidget(timeline_figure(frame, investigation.failure_windows, start=low, end=high))
+        figure.update_layout(modebar_remove=MODEBAR_REMOVE)
+        for trace in figure.data:
+            if trace.legendgroup == CLICKABLE_LANE and trace.mode == "markers":
+                trace.on_click(self.on_change_click)
+        # A new widget rather than edits to the old one: plotly sends no partial updates to go stale.
+        previous, self.figure = self.figure, figure
+        self.timeline.children = (figure,)
+        if previous is not None:
+            previous.close()
         diffs = investigation.policy_diffs(frame)
         self._diffs = diffs
         self.changes.options = [(d.label, i) for i, d in enumerate(diffs)]
@@ -132,6 +147,32 @@ class Explorer:
     def _show_diff(self) -> None:
         index = self.changes.value
         self.diff.value = self._diffs[index]._repr_html_() if index is not None and index < len(self._diffs) else ""
+
+    def on_change_click(self, trace: Any, points: Any, _state: Any = None) -> None:
+        """Select the change clicked on the figure in the list of changes, which shows its diff.
+
+        plotly calls it as ``on_click`` handlers are called: with the trace, a
+        :class:`plotly.callbacks.Points` and the input device state; for a click elsewhere on the
+        figure, with no points.
+
+        Parameters
+        ----------
+        trace : plotly.graph_objects.Scatter
+            The IAM markers of the figure; their ``customdata`` are event ids.
+        points : plotly.callbacks.Points
+            The points clicked (``point_inds`` index the trace).
+        _state : plotly.callbacks.InputDeviceState, optional
+            Keys and buttons held (unused).
+        """
+        event_ids = [trace.customdata[index] for index in points.point_inds if trace.customdata[index] is not None]
+        if not event_ids:
+            return
+        picked = next((i for i, diff in enumerate(self._diffs) if diff.event_id in event_ids), None)
+        if picked is not None:
+            self.changes.value = picked
+            return
+        self.changes.value = None
+        self.diff.value = paragraph(f"Event {event_ids[0]} changed none of the role's policy documents.", "ff-muted").markup
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -18,7 +18,13 @@ from plotly.offline import get_plotlyjs
 import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.presentation.investigation import Investigation
-from flowforensics.presentation.report import REPORT_NOTEBOOK, ReportFiles, run_notebook, write_report
+from flowforensics.presentation.report import (
+    INTERACTIVE_TAG,
+    REPORT_NOTEBOOK,
+    ReportFiles,
+    run_notebook,
+    write_report,
+)
 from flowforensics.presentation.widgets import explorer
 from flowforensics.scenarios import SCENARIOS
 
@@ -82,6 +88,18 @@ def test_report_is_self_contained_without_code(default_report: ReportFiles) -> N
     assert 'class="jp-CodeMirrorEditor' not in page and "case.timeline_figure()" not in page
     assert "page.page_setup()" not in page and "papermill notebooks/investigate.ipynb" not in page
     assert "require.min.js" not in page
+
+
+def test_report_leaves_the_interactive_explorer_out(default_report: ReportFiles) -> None:
+    # The explorer's FigureWidget ships plotly's widget bundle (with CDN URLs in it) as widget state:
+    # a headless run never executes that cell, so neither the notebook nor the page carries it.
+    notebook = nbformat.read(default_report.notebook, as_version=4)
+    assert not [cell for cell in notebook.cells if INTERACTIVE_TAG in cell.metadata.get("tags", [])]
+    assert "widgets" not in notebook.metadata
+    assert not [out for cell in notebook.cells for out in cell.get("outputs", [])
+                if "application/vnd.jupyter.widget-view+json" in out.get("data", {})]
+    page = default_report.html.read_text()
+    assert "Explore interactively" not in page and "widget-view" not in page and "anywidget" not in page
 
 
 def test_report_sections_in_order(default_report: ReportFiles) -> None:

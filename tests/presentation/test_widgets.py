@@ -1,32 +1,69 @@
-"""The explorer: controls drive the timeline, the list of changes and their diffs, without a frontend."""
+"""The explorer: controls drive the timeline, the list of changes and their diffs, without a frontend.
+
+Clicks are replayed the way plotly's frontend delivers them: a ``plotly_click`` message on the
+FigureWidget (plotly then calls every trace's ``on_click`` handlers with the trace, its points and
+the input device state), or a direct call of the handler with those three.
+"""
 
 from __future__ import annotations
 
+import html
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
+
+import plotly.graph_objects as go
+import pytest
+from plotly.callbacks import InputDeviceState, Points
 
 import flowforensics
 from flowforensics.presentation.investigation import Investigation
-from flowforensics.presentation.widgets import explorer
+from flowforensics.presentation.widgets import Explorer, explorer
 from flowforensics.scenarios import SCENARIOS
+
+from .conftest import IMG, SCRIPT
+
+EXPECTED = SCENARIOS["permission-removed"].expected
+
+
+@pytest.fixture(scope="module")
+def view(scenario: Callable[[str], Path]) -> Explorer:
+    return explorer(Investigation(flowforensics.load(scenario("permission-removed"))))
+
+
+def _iam_markers(view: Explorer) -> tuple[int, Any]:
+    """The index and the trace of the figure's IAM change markers."""
+    return next((i, t) for i, t in enumerate(view.figure.data) if t.legendgroup == "iam" and t.mode == "markers")
+
+
+def _click(view: Explorer, trace_index: int, point_index: int) -> None:
+    """What plotly's frontend sends when a point is clicked (see plotly.basewidget's pointsCallback)."""
+    trace = view.figure.data[trace_index]
+    view.figure._js2py_pointsCallback = {
+        "event_type": "plotly_click",
+        "points": {"trace_indexes": [trace_index], "point_indexes": [point_index],
+                   "xs": [trace.x[point_index]], "ys": [trace.y[point_index]]},
+        "device_state": {"ctrl": False, "alt": False, "shift": False, "meta": False, "button": 0, "buttons": 1},
+        "selector": None,
+    }
 
 
 def test_explorer_follows_its_controls(scenario: Callable[[str], Path]) -> None:
-    expected = SCENARIOS["permission-removed"].expected
     view = explorer(Investigation(flowforensics.load(scenario("permission-removed"))))
-    assert view.flow_log.value == expected.flow_log_id
+    assert view.flow_log.value == EXPECTED.flow_log_id
+    assert isinstance(view.figure, go.FigureWidget) and view.timeline.children == (view.figure,)
     assert "IAM" in [trace.name for trace in view.figure.data]
-    (shown,) = view.output.outputs  # the figure as offline HTML, without plotly.js
-    assert "Plotly.newPlot" in shown["data"]["text/html"] and "cdn" not in shown["data"]["text/html"]
     # Every change of the role is listed; picking the trigger shows its diff.
     labels = [label for label, _ in view.changes.options]
-    trigger = next(i for i, label in enumerate(labels) if expected.trigger_actor in label and "16:47:23" in label)
+    trigger = next(i for i, label in enumerate(labels) if EXPECTED.trigger_actor in label and "16:47:23" in label)
     view.changes.value = trigger
     assert "ff-del" in view.diff.value and "ff-add" in view.diff.value
     assert "permission-missing" in view.findings.value
-    # Lanes off: their traces go.
+    # Lanes off: their traces go, and the figure shown is the new one (the old widget is closed).
+    first = view.figure
     view.lanes["iam"].value = False
     assert "IAM" not in [trace.name for trace in view.figure.data]
+    assert view.timeline.children == (view.figure,) and first.comm is None
     view.lanes["iam"].value = True
     # A window after the trigger: only later changes remain to pick.
     moments = [value for _, value in view.window.options]
@@ -35,3 +72,60 @@ def test_explorer_follows_its_controls(scenario: Callable[[str], Path]) -> None:
     assert len(view.changes.options) < len(labels)
     assert all("16:47:23" not in label for label, _ in view.changes.options)
     assert view.widget.children  # renders as a VBox
+
+
+def test_clicking_a_change_on_the_timeline_shows_its_diff(view: Explorer) -> None:
+    trace_index, markers = _iam_markers(view)
+    assert markers._click_callbacks == [view.on_change_click]
+    # Only the IAM changes are clickable: the other lanes' markers and spans have no handler.
+    assert [t.name for t in view.figure.data if t._click_callbacks] == ["IAM"]
+    view.changes.value = 0
+    _click(view, trace_index, list(markers.customdata).index(EXPECTED.trigger_event_id))
+    label = view.changes.label
+    assert "16:47:23" in label and EXPECTED.trigger_actor in label
+    assert view._diffs[view.changes.value].event_id == EXPECTED.trigger_event_id
+    # The trigger scoped the policy to the log group without ":*" (the streams are no longer covered).
+    assert "ff-del" in view.diff.value and '-      "Resource": "*"' in html.unescape(view.diff.value)
+    # The list stays the other way in: picking another change there shows that one's diff.
+    view.changes.value = 0
+    assert "CreateRole" in view.changes.label and "sts:AssumeRole" in view.diff.value
+    # Every IAM change clicked selects a change made by that event.
+    for point, event_id in enumerate(markers.customdata):
+        _click(view, trace_index, point)
+        assert view._diffs[view.changes.value].event_id == event_id
+
+
+def test_a_click_without_a_change_leaves_the_selection(view: Explorer) -> None:
+    trace_index, markers = _iam_markers(view)
+    view.changes.value = 1
+    shown = view.diff.value
+    # A click beside the markers: plotly calls the handler with no points.
+    view.on_change_click(markers, Points(point_inds=[], xs=[], ys=[], trace_name="IAM", trace_index=trace_index),
+                         InputDeviceState(ctrl=False, alt=False, shift=False, meta=False, button=0, buttons=1))
+    assert view.changes.value == 1 and view.diff.value == shown
+    # A click on another lane's marker reaches no handler.
+    other = next(i for i, t in enumerate(view.figure.data) if t.legendgroup == "flow-log" and t.mode == "markers")
+    _click(view, other, 0)
+    assert view.changes.value == 1 and view.diff.value == shown
+
+
+def test_a_clicked_event_without_a_diff_is_said_escaped(view: Explorer) -> None:
+    # Event ids come from the evidence like everything else: the note about them is escaped.
+    hostile = go.Scatter(x=["2024-03-24"], y=["IAM"], customdata=[f"{SCRIPT}{IMG}"])
+    view.on_change_click(hostile, Points(point_inds=[0], xs=["2024-03-24"], ys=["IAM"], trace_name="IAM", trace_index=0))
+    assert view.changes.value is None
+    assert SCRIPT not in view.diff.value and IMG not in view.diff.value
+    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in view.diff.value and "changed none" in view.diff.value
+
+
+def test_clicked_diffs_of_hostile_evidence_stay_escaped(hostile: Path) -> None:
+    view = explorer(Investigation(flowforensics.load(hostile)))
+    trace_index, markers = _iam_markers(view)
+    for point in range(len(markers.customdata)):
+        _click(view, trace_index, point)
+        assert view.changes.value is not None
+        assert SCRIPT not in view.diff.value and IMG not in view.diff.value
+    # The hostile policy name reached the diff, as text.
+    assert "flow-logs-delivery&lt;script&gt;" in view.diff.value
+    for trace in view.figure.data:
+        assert not any(SCRIPT in str(tip) or IMG in str(tip) for tip in (trace.hovertext or ()))
