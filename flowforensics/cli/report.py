@@ -17,8 +17,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Write ``report.html``, ``report.ipynb`` and ``diagnosis.json``; print the report's path."""
+    from flowforensics.evidence.reader import ensure_evidence
     from flowforensics.presentation.report import write_report
 
+    ensure_evidence(args.evidence)  # a bad path or file fails here, in one line, before a kernel starts
     evidence = Path(args.evidence)
     out = Path(args.out) if args.out else evidence.resolve().parent / f"{evidence.resolve().name}-report"
     files = write_report(evidence, out, flow_log_id=args.flow_log_id, start=args.start, end=args.end)

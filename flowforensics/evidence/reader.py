@@ -145,3 +145,23 @@ def _not_evidence_reason(content: Any) -> str:
     if isinstance(content, list):
         return "not evidence: a JSON array that is not of CloudTrail records (no eventName/eventSource)"
     return f"not evidence: a JSON {type(content).__name__}, not an AWS output"
+
+
+def no_evidence_error(path: str | os.PathLike[str], problems: list[LoadProblem]) -> EvidenceError:
+    """The error for a path in which nothing is evidence: the first unreadable file and why, if any."""
+    if problems:
+        return EvidenceError(problems[0].path, problems[0].reason)
+    return EvidenceError(path, "no evidence: no file of AWS output found")
+
+
+def ensure_evidence(path: str | os.PathLike[str]) -> None:
+    """Check, without building frames, that ``path`` holds evidence (for commands that load it later).
+
+    Raises
+    ------
+    EvidenceError
+        When ``path`` does not exist or nothing in it is evidence.
+    """
+    documents, problems, _manifest = read_folder(path)
+    if not documents:
+        raise no_evidence_error(path, problems)

@@ -8,7 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.errors import EvidenceError
-from flowforensics.evidence.reader import Document, LoadProblem, read_folder
+from flowforensics.evidence.reader import Document, LoadProblem, no_evidence_error, read_folder
 from flowforensics.frames.cloudtrail import EventCounters, events_frame
 from flowforensics.frames.reconstruct import (
     flow_logs_from_events,
@@ -158,7 +158,4 @@ def require_evidence(evidence: Evidence) -> Evidence:
     """
     if evidence.files:
         return evidence
-    if evidence.problems:
-        first = evidence.problems[0]
-        raise EvidenceError(first.path, first.reason)
-    raise EvidenceError(evidence.path, "no evidence: no file of AWS output found")
+    raise no_evidence_error(evidence.path, evidence.problems)

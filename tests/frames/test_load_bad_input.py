@@ -132,7 +132,7 @@ def test_a_copy_of_the_samples_is_unchanged_after_loading(samples, tmp_path):
     assert sorted((p.name, p.read_bytes()) for p in copy.iterdir()) == before
 
 
-@pytest.mark.parametrize("command", ["diagnose", "timeline"])
+@pytest.mark.parametrize("command", ["diagnose", "timeline", "report"])
 def test_a_broken_file_alone_is_one_line_and_exit_1(tmp_path, capsys, command):
     broken = tmp_path / "broken.json"
     broken.write_text('{"FlowLogs": [\n')
