@@ -174,6 +174,11 @@ def _iam_fix(history: Any, target: Target | None) -> Remediation | None:
         account_id=target.account_id,
         flow_log_arn=target.flow_log_arn,
         partition=target.partition,
+        policy_versions={
+            arn: [version for version in policy.versions if version != policy.default_version]
+            for arn, policy in current.state.managed.items()
+            if policy.exists and policy.all_versions_known
+        },
     )
 
 

@@ -112,11 +112,16 @@ class Case:
 
     def events(self, source: str, names: Any) -> Any:
         """Successful events of ``source`` named in ``names``, in the flow log's region."""
-        events = self.evidence.events
-        mask = (events["event_source"] == source) & events["event_name"].isin(list(names)) & events["error_code"].isna()
-        if self.subject.region:
-            mask &= events["region"] == self.subject.region
-        return events[mask]
+        return successful_events(self.evidence, source, names, self.subject.region)
+
+
+def successful_events(evidence: Any, source: str, names: Any, region: str | None) -> Any:
+    """Successful events of ``source`` named in ``names``, in ``region`` when it is known."""
+    events = evidence.events
+    mask = (events["event_source"] == source) & events["event_name"].isin(list(names)) & events["error_code"].isna()
+    if region:
+        mask &= events["region"] == region
+    return events[mask]
 
 
 @dataclass
@@ -329,18 +334,49 @@ def collected_key_policy(evidence: Any, keys: set[str]) -> tuple[str, Any, str] 
     return None
 
 
+@dataclass(frozen=True)
+class KeyChanges:
+    """A log group's KMS keys and what changed them: its key associations and the keys' own changes."""
+
+    keys: set[str]
+    associations: Any  # AssociateKmsKey / DisassociateKmsKey events of the log group
+    changes: Any  # KMS_CHANGES events of its keys
+
+
+def key_changes(evidence: Any, log_group: str, region: str | None) -> KeyChanges:
+    """The KMS keys of ``log_group`` (collected, or associated by an event) and their changes in ``region``.
+
+    Parameters
+    ----------
+    evidence : Evidence
+    log_group : str
+    region : str or None
+        The log group's region; None looks in every region.
+
+    Returns
+    -------
+    KeyChanges
+        Only successful events: a refused change changed nothing.
+    """
+    groups = evidence.log_groups
+    keys = set(groups.loc[groups["log_group"] == log_group, "kms_key_id"].dropna())
+    associations = successful_events(evidence, "logs.amazonaws.com", LOG_GROUP_KMS_CHANGES, region)
+    associations = with_request(associations, lambda r: r.get("logGroupName") == log_group)
+    keys |= {r.get("kmsKeyId") for r in associations["request"] if r.get("kmsKeyId")}
+    ids = {_key_id(key) for key in keys}
+    changes = successful_events(evidence, "kms.amazonaws.com", KMS_CHANGES, region)
+    changes = with_request(changes, lambda r: _key_id(r.get("keyId")) in ids)
+    return KeyChanges(keys, associations, changes)
+
+
 def _kms_key_denied(case: Case) -> Outcome:
     code, group = "kms-key-denied", case.subject.log_group
     if not group:
         return Outcome(Finding(code, "inconclusive", "the flow log's log group, and so its KMS key, is unknown from this evidence", []))
     groups = case.evidence.log_groups
-    keys = set(groups.loc[groups["log_group"] == group, "kms_key_id"].dropna())
-    associations = case.events("logs.amazonaws.com", LOG_GROUP_KMS_CHANGES)
-    associations = with_request(associations, lambda r: r.get("logGroupName") == group)
-    keys |= {r.get("kmsKeyId") for r in associations["request"] if r.get("kmsKeyId")}
+    found = key_changes(case.evidence, group, case.subject.region)
+    keys, associations, changes = found.keys, found.associations, found.changes
     ids = {_key_id(key) for key in keys}
-    changes = case.events("kms.amazonaws.com", KMS_CHANGES)
-    changes = with_request(changes, lambda r: _key_id(r.get("keyId")) in ids)
     rows = []
     for event in list(changes.itertuples(index=False)) + list(associations.itertuples(index=False)):
         good = LOG_GROUP_KMS_CHANGES.get(event.event_name, KMS_CHANGES.get(event.event_name))

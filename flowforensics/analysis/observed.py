@@ -3,11 +3,14 @@
 Signals come from ``DeliverLogsStatus`` (with ``DeliverLogsErrorMessage``), the delivery role's own
 CloudWatch Logs calls in CloudTrail (refused or not), the service's refused ``AssumeRole`` calls,
 ``lastIngestionTime`` of the log streams, ``IncomingLogEvents`` data points and alarm state changes.
+A role may deliver for several flow logs: its calls count for the flow log whose region, log group
+(and network interface's log stream) they name, and metric data for the log group its query named.
 A failure window opens at the first failure signal and closes at the first success signal after it.
 """
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -19,9 +22,16 @@ SERVICE = "vpc-flow-logs.amazonaws.com"
 DELIVERY_CALLS = ("CreateLogStream", "PutLogEvents", "CreateLogGroup", "DescribeLogGroups", "DescribeLogStreams")
 DELIVERED_CALLS = ("CreateLogStream", "PutLogEvents")
 DELIVERY_METRICS = ("IncomingLogEvents", "IncomingBytes")
+CLOUDWATCH_LOGS = "cloud-watch-logs"  # LogDestinationType of a flow log delivering to a log group
 # Flow logs publish every 1 or 10 minutes; no ingestion for longer than this is a missed delivery.
 STALE_AFTER_MINUTES = 15
 DEFAULT_PERIOD_MINUTES = 5  # the period of a lone metric data point
+# A log group or log stream ARN, as requestParameters, resources and AccessDenied messages name it.
+LOGS_ARN = re.compile(
+    r"arn:[\w-]+:logs:(?P<region>[\w-]*):(?P<account>\d*):log-group:(?P<group>[^:\s*]+)(?::log-stream:(?P<stream>[^:\s*]+))?"
+)
+# Flow logs name a log stream after the network interface it records.
+ENI = re.compile(r"\beni-[0-9a-f]+\b")
 # errorCode (or a word of errorMessage) -> the failure signal it is.
 ERROR_SIGNALS: tuple[tuple[str, str], ...] = (
     ("kms", "kms-error"),
@@ -79,6 +89,7 @@ class Subject:
     error: str | None = None
     status_source: str | None = None
     status_time: Any = None
+    resource_id: str | None = None
 
 
 def _nonempty(value: Any) -> bool:
@@ -112,6 +123,71 @@ def _status(evidence: Any, subject: Subject) -> Iterator[Signal]:
         )
 
 
+@dataclass(frozen=True)
+class Destination:
+    """Where a CloudWatch Logs call went, as far as the call names it (None: not named)."""
+
+    region: str | None
+    log_group: str | None
+    log_stream: str | None
+
+
+def destination(event: Any) -> Destination:
+    """The region, log group and log stream a CloudWatch Logs event names.
+
+    ``requestParameters`` name them when CloudTrail records them; a refused call often has none,
+    and then its ``resources`` or the AccessDenied message name the log stream's ARN.
+
+    Parameters
+    ----------
+    event : namedtuple
+        A row of the ``events`` frame (``itertuples``).
+
+    Returns
+    -------
+    Destination
+    """
+    request = event.request if isinstance(event.request, dict) else {}
+    group, stream = request.get("logGroupName"), request.get("logStreamName")
+    arns = [item.get("ARN") for item in event.resources or [] if isinstance(item, dict)] if isinstance(
+        event.resources, list
+    ) else []
+    for text in [*arns, event.error_message]:
+        found = LOGS_ARN.search(text) if isinstance(text, str) else None
+        if found is not None:
+            group, stream = group or found.group("group"), stream or found.group("stream")
+            break
+    return Destination(event.region if _nonempty(event.region) else None, group or None, stream or None)
+
+
+def _role_log_groups(evidence: Any, subject: Subject) -> set[str]:
+    """The log groups the flow logs of the subject's role deliver to, in the subject's region."""
+    flow_logs = evidence.flow_logs
+    same = flow_logs["role_arn"] == subject.role_arn
+    if subject.region:
+        same &= flow_logs["region"].isna() | (flow_logs["region"] == subject.region)
+    return {group for group in flow_logs.loc[same.fillna(False), "log_group"] if _nonempty(group)}
+
+
+def _is_subjects(call: Destination, subject: Subject, shared: set[str]) -> bool:
+    """Whether a call of the delivery role was made for the subject's flow log.
+
+    The role may deliver for several flow logs: a call belongs to the one whose region and log
+    group it names, and, when that flow log records one network interface, whose log stream.
+    A call that names no log group belongs to it only if the role delivers nowhere else.
+    """
+    if call.region and subject.region and call.region != subject.region:
+        return False
+    if call.log_group is None or subject.log_group is None:
+        elsewhere = shared - {subject.log_group}  # the log groups of the role's other flow logs
+        return not elsewhere if call.log_group is None else call.log_group not in elsewhere
+    if call.log_group != subject.log_group:
+        return False
+    interface = ENI.search(call.log_stream or "")
+    return not (interface and subject.resource_id and subject.resource_id.startswith("eni-")
+                and interface.group(0) != subject.resource_id)
+
+
 def _role_calls(evidence: Any, subject: Subject) -> Iterator[Signal]:
     if not subject.role_arn:
         return
@@ -121,9 +197,9 @@ def _role_calls(evidence: Any, subject: Subject) -> Iterator[Signal]:
         f":assumed-role/{role_name}/", regex=False
     )
     calls = events[by_role.fillna(False) & (events["event_source"] == "logs.amazonaws.com") & events["event_name"].isin(DELIVERY_CALLS)]
+    shared = _role_log_groups(evidence, subject)
     for event in calls.itertuples(index=False):
-        group = (event.request or {}).get("logGroupName") if isinstance(event.request, dict) else None
-        if group and subject.log_group and group != subject.log_group:
+        if not _is_subjects(destination(event), subject, shared):
             continue
         if isinstance(event.error_code, str):
             yield Signal(event.event_time, _error_signal(event.error_code, event.error_message), False, event.event_id,
@@ -138,6 +214,8 @@ def _assume_role(evidence: Any, subject: Subject) -> Iterator[Signal]:
     events = evidence.events
     calls = events[(events["event_name"] == "AssumeRole") & (events["actor"] == SERVICE) & events["error_code"].notna()]
     for event in calls.itertuples(index=False):
+        if subject.region and _nonempty(event.region) and event.region != subject.region:
+            continue  # STS records the service's calls in the flow log's region
         if isinstance(event.request, dict) and event.request.get("roleArn") == subject.role_arn:
             yield Signal(event.event_time, "assume-role-denied", False, event.event_id,
                          f"{SERVICE} could not assume the role: {event.error_code}")
@@ -158,15 +236,68 @@ def _streams(evidence: Any, subject: Subject) -> Iterator[Signal]:
                          f"no log stream ingested between {latest.isoformat()} and {observed_at.isoformat()}")
 
 
+@dataclass(frozen=True)
+class MetricQuery:
+    """What the manifest says of one ``get-metric-data`` file: where its query ended, its periods."""
+
+    end: Any  # EndTime, else the collection time: no data point after the last one up to here
+    periods: dict[str, Any]  # query Id -> its Period
+
+
+def metric_queries(evidence: Any) -> dict[str, MetricQuery]:
+    """Evidence file (as frames name it) -> its :class:`MetricQuery`, for collected ``get-metric-data``."""
+    import pandas as pd
+
+    from flowforensics.evidence.values import parse_time
+
+    root, found = Path(evidence.path), {}
+    for entry in (evidence.manifest or {}).get("files", []):
+        parameters = entry.get("parameters") or {}
+        if entry.get("operation") != "cloudwatch:GetMetricData":
+            continue
+        end = parse_time(parameters.get("EndTime")) or parse_time(entry.get("collected_at"))
+        periods = {
+            query.get("Id"): pd.Timedelta(seconds=(query.get("MetricStat") or {})["Period"])
+            for query in parameters.get("MetricDataQueries") or []
+            if isinstance((query.get("MetricStat") or {}).get("Period"), int | float)
+        }
+        found[str(root / entry["path"])] = MetricQuery(pd.Timestamp(end) if end else None, periods)
+    return found
+
+
+def _unnamed_metrics_are_subjects(evidence: Any, subject: Subject) -> bool:
+    """Whether metric data that names no log group can only be the subject's.
+
+    ``get-metric-data`` output does not repeat its query's dimensions; without a manifest that
+    names them, the data belongs to the subject only when every flow log of the evidence that
+    delivers to CloudWatch Logs (the only destination with these metrics) delivers to the
+    subject's log group.
+    """
+    flow_logs = evidence.flow_logs
+    to_logs = flow_logs["log_destination_type"].fillna(CLOUDWATCH_LOGS) == CLOUDWATCH_LOGS
+    groups = flow_logs.loc[to_logs, "log_group"]
+    return bool(subject.log_group) and set(groups.dropna()) == {subject.log_group} and not groups.isna().any()
+
+
 def _metrics(evidence: Any, subject: Subject) -> Iterator[Signal]:
     import pandas as pd
 
     metrics = evidence.metrics
-    points = metrics[(metrics["log_group"] == subject.log_group) & metrics["metric_name"].isin(DELIVERY_METRICS)]
-    for (name, _source), series in points.groupby(["metric_name", "source_file"]):
+    of_group = metrics["log_group"] == subject.log_group
+    if _unnamed_metrics_are_subjects(evidence, subject):
+        of_group |= metrics["log_group"].isna()
+    points = metrics[of_group.fillna(False) & metrics["metric_name"].isin(DELIVERY_METRICS)]
+    queries = metric_queries(evidence)
+    stale = pd.Timedelta(minutes=STALE_AFTER_MINUTES)
+    for (name, source, query_id), series in points.groupby(["metric_name", "source_file", "query_id"], dropna=False):
         series = series.dropna(subset=["timestamp"]).sort_values("timestamp")
+        if not len(series):
+            continue
+        query = queries.get(source)
         steps = series["timestamp"].diff().dropna()
-        period = steps.min() if len(steps) else pd.Timedelta(minutes=DEFAULT_PERIOD_MINUTES)
+        period = (query.periods.get(query_id) if query else None) or (
+            steps.min() if len(steps) else pd.Timedelta(minutes=DEFAULT_PERIOD_MINUTES)
+        )
         previous = None
         for point in series.itertuples(index=False):
             if previous is not None and point.timestamp - previous > 1.5 * period:
@@ -177,6 +308,13 @@ def _metrics(evidence: Any, subject: Subject) -> Iterator[Signal]:
             yield Signal(point.timestamp, "metric" if ok else "metric-zero", ok, point.source_file,
                          f"{name} = {point.value:g} in the period from {point.timestamp.isoformat()}", until=point.timestamp + period)
             previous = point.timestamp
+        # GetMetricData omits periods without data: none from the last point to the query's end is
+        # delivery stopping, once longer than metrics and flow-log aggregation can lag.
+        last = previous + period
+        if query is not None and query.end is not None and query.end - last > max(stale, 1.5 * period):
+            yield Signal(last, "metric-missing", False, source,
+                         f"no {name} data point between {previous.isoformat()} and the query's end {query.end.isoformat()}",
+                         until=query.end)
 
 
 def _alarms(evidence: Any, subject: Subject) -> Iterator[Signal]:
@@ -222,6 +360,7 @@ def subject_of(evidence: Any, flow_log: Any) -> Subject:
         error=flow_log["deliver_logs_error"] if _nonempty(flow_log.get("deliver_logs_error")) else None,
         status_source=source if _nonempty(source) else None,
         status_time=collection_times(evidence).get(source) if _nonempty(source) else None,
+        resource_id=flow_log["resource_id"] if _nonempty(flow_log.get("resource_id")) else None,
     )
 
 
@@ -236,14 +375,21 @@ ALARM_SIGNALS = ("alarm-alarm", "alarm-ok")
 
 
 def corroborated(window: dict[str, Any], found: list[Signal]) -> bool:
-    """Whether a window rests on more than alarm state changes, or alarms are all the evidence has.
+    """Whether a window rests on more than alarm state changes, or nothing else contradicts them.
 
-    An alarm can flap on its own (missing data, a threshold too tight); delivery failing shows in the
-    role's calls, the metrics or the log streams too, when the evidence holds them.
+    An alarm can flap on its own (missing data, a threshold too tight): a window of alarm changes
+    alone stands only when no other signal (the role's calls, the metrics, the log streams) shows
+    delivery working within it.
     """
     if any(entry["signal"] not in ALARM_SIGNALS for entry in window["signals"] if entry["signal"] not in ("metric", "ingestion", "delivered")):
         return True
-    return all(signal.signal in ALARM_SIGNALS for signal in found if signal.time is not None)
+    start, end = window["start"], window["end"]
+    open_ended = end is None or end != end  # NaT while still failing
+    return not any(
+        signal.ok and signal.signal not in ALARM_SIGNALS and signal.time is not None
+        and (open_ended or signal.time <= end) and (signal.until or signal.time) >= start
+        for signal in found
+    )
 
 
 def failure_windows(found: list[Signal]) -> Any:

@@ -2,7 +2,9 @@
 
 Lanes: ``iam`` (changes of the role, its managed policies and SCPs, each with a one-line policy
 diff in ``detail``), ``flow-log`` (creation, deletion), ``log-group`` (changes of the group, by anyone
-but the delivery role), ``delivery`` (failure windows, with their signals) and ``alarm`` (alarm states).
+but the delivery role, unless the role created it again; its KMS key association and the changes of
+its KMS keys), ``delivery`` (failure windows, with their signals) and ``alarm`` (alarm states).
+Every event the diagnosis cites as a trigger or a recovery is in one of these lanes.
 """
 
 from __future__ import annotations
@@ -12,12 +14,15 @@ from collections.abc import Iterator
 from typing import Any
 
 from flowforensics.analysis.history import RoleSnapshot, role_history
-from flowforensics.analysis.hypotheses import with_request
+from flowforensics.analysis.hypotheses import key_changes, with_request
 from flowforensics.analysis.observed import corroborated, failure_windows, signals, subject_of
 from flowforensics.frames.iam_changes import UNKNOWN
 from flowforensics.frames.schema import frame
 
 LANES = ("iam", "flow-log", "log-group", "delivery", "alarm")
+# The delivery role's own CloudWatch Logs calls are delivery signals, not changes of the log group,
+# except these, when they succeed: the role creating a deleted log group again.
+ROLE_LIFECYCLE_CALLS = ("CreateLogGroup",)
 
 
 def _as_list(value: Any) -> list[Any]:
@@ -132,10 +137,17 @@ def _log_group_rows(evidence: Any, flow_log: dict[str, Any], role_arn: str | Non
     events = evidence.events
     events = events[(events["event_source"] == "logs.amazonaws.com") & (events["read_only"] != True)]  # noqa: E712 - nullable
     if role_arn:
-        events = events[events["session_issuer"].fillna("") != role_arn]
+        lifecycle = events["event_name"].isin(ROLE_LIFECYCLE_CALLS) & events["error_code"].isna()
+        events = events[(events["session_issuer"].fillna("") != role_arn) | lifecycle]
     for event in with_request(events, lambda r: r.get("logGroupName") == group).itertuples(index=False):
         outcome = f" refused: {event.error_code}" if isinstance(event.error_code, str) else ""
         yield _event_row(event, "log-group", flow_log["flow_log_id"], f"{event.event_name} {group} by {event.actor}{outcome}")
+    # The key association events are the group's own calls, listed above; the keys' changes are KMS calls.
+    changes = key_changes(evidence, group, flow_log.get("region")).changes
+    for event in changes.itertuples(index=False):
+        key = event.request.get("keyId")
+        yield _event_row(event, "log-group", flow_log["flow_log_id"],
+                         f"{event.event_name} of KMS key {key} (of log group {group}) by {event.actor}")
 
 
 def _delivery_rows(evidence: Any, flow_log: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -39,7 +39,7 @@ def run(args: argparse.Namespace) -> int:
     if args.evidence:
         evidence = Path(args.evidence).resolve()
         if not evidence.exists():
-            raise EvidenceError(evidence, "no such evidence folder or file")
+            raise EvidenceError(evidence, "no such file or folder")
         # The notebooks' evidence parameter defaults to None, which reads this variable.
         environment[EVIDENCE_ENV] = str(evidence)
     return subprocess.call(lab_command(args), env=environment)

@@ -243,7 +243,7 @@ def write_report(
     """
     evidence_path = Path(evidence).resolve()
     if not evidence_path.exists():
-        raise EvidenceError(evidence_path, "no such evidence folder or file")
+        raise EvidenceError(evidence_path, "no such file or folder")
     folder = Path(out).resolve()
     files = ReportFiles(folder / "report.html", folder / "report.ipynb", folder / "diagnosis.json")
     parameters = {

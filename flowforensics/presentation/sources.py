@@ -57,7 +57,7 @@ def evidence_folder(
     if evidence is not None:
         path = Path(evidence).expanduser()
         if not path.exists():
-            raise EvidenceError(path, "no such evidence folder or file")
+            raise EvidenceError(path, "no such file or folder")
         return path
     if profile or region:
         from flowforensics.collection import collect

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from datetime import UTC, datetime
 
 import pytest
 from aws_cli import check_cli_command
@@ -11,6 +12,7 @@ import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.iam import evaluate
+from flowforensics.evidence.manifest import EvidenceWriter
 
 # scenario -> the AWS CLI operations its fix runs, in order
 EXPECTED_OPERATIONS = {
@@ -20,6 +22,10 @@ EXPECTED_OPERATIONS = {
     "kms-key-denied": ["PutKeyPolicy"],
     "rate-limited": ["ListServiceQuotas"],
     "trust-edited": ["UpdateAssumeRolePolicy"],
+    # the guardrail policy holds only the deny: detached, not emptied
+    "explicit-deny": ["DetachRolePolicy"],
+    # the role exempted from the SCP's denying statement, the guard kept
+    "scp-deny": ["UpdatePolicy"],
 }
 
 
@@ -95,3 +101,64 @@ def test_a_key_policy_that_refuses_cloudwatch_logs_is_found_without_cloudtrail(s
     finding = next(f for f in entry.findings if f.code == "kms-key-denied")
     assert finding.verdict == "confirmed" and finding.evidence[0].endswith("get-key-policy.json")
     assert _operations(entry.remediation.commands) == ["PutKeyPolicy"]
+
+
+def test_the_scp_fix_keeps_every_statement_and_exempts_only_the_role(scenario_folder):
+    evidence = flowforensics.load(scenario_folder("scp-deny"))
+    entry = diagnose(evidence).flow_logs[0]
+    (command,) = entry.remediation.commands
+    statements = json.loads(check_cli_command(command)["Content"])["Statement"]
+    scp = evidence.policies[evidence.policies["policy_type"] == "scp"]
+    before = next(json.dumps(d) for d in scp["document"] if "OnlyCentralPipelineWritesFlowLogs" in json.dumps(d))
+    assert [s["Sid"] for s in statements] == [s["Sid"] for s in json.loads(before)["Statement"]]
+    exempted = [s for s in statements if entry.role_arn in json.dumps(s.get("Condition"))]
+    assert len(exempted) == 1 and entry.role_arn in exempted[0]["Condition"]["ArnNotLike"]["aws:PrincipalArn"]
+
+
+def _boundary_evidence(folder, versions: int):
+    """A failing flow log whose role's permissions boundary (shown with all its versions) refuses logs."""
+    account, role = "111122223333", "arn:aws:iam::111122223333:role/FlowLogsDeliveryRole"
+    boundary = f"arn:aws:iam::{account}:policy/DeveloperBoundary"
+    trust = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Principal": {"Service": "vpc-flow-logs.amazonaws.com"},
+                                                     "Action": "sts:AssumeRole"}]}
+    delivery = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": [
+        "logs:CreateLogGroup", "logs:CreateLogStream", "logs:PutLogEvents", "logs:DescribeLogGroups", "logs:DescribeLogStreams"],
+        "Resource": "*"}]}
+    developer = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": ["ec2:*", "s3:*"], "Resource": "*"}]}
+    writer = EvidenceWriter(folder, clock=lambda: datetime(2024, 5, 18, 10, tzinfo=UTC))
+    writer.write("iam:GetAccountAuthorizationDetails", {"UserDetailList": [], "GroupDetailList": [], "RoleDetailList": [{
+        "Path": "/", "RoleName": "FlowLogsDeliveryRole", "RoleId": "AROAQX2EXAMPLEFLOWA1B", "Arn": role,
+        "CreateDate": "2024-04-02T08:10:02+00:00", "AssumeRolePolicyDocument": trust, "InstanceProfileList": [],
+        "RolePolicyList": [{"PolicyName": "FlowLogsDelivery", "PolicyDocument": delivery}], "AttachedManagedPolicies": [],
+        "PermissionsBoundary": {"PermissionsBoundaryType": "Policy", "PermissionsBoundaryArn": boundary}}],
+        "Policies": [{"PolicyName": "DeveloperBoundary", "Arn": boundary, "Path": "/", "DefaultVersionId": f"v{versions}",
+                      "AttachmentCount": 0, "PermissionsBoundaryUsageCount": 1, "IsAttachable": True,
+                      "PolicyVersionList": [{"Document": developer, "VersionId": f"v{n}", "IsDefaultVersion": n == versions,
+                                             "CreateDate": f"2024-03-0{n}T12:00:00+00:00"} for n in range(1, versions + 1)]}]},
+                 account=account)
+    writer.write("ec2:DescribeFlowLogs", {"FlowLogs": [{
+        "FlowLogId": "fl-06ff7a08b19c2ad3b", "DeliverLogsPermissionArn": role, "LogGroupName": "/vpc/flow-logs/prod",
+        "ResourceId": "vpc-0a1b2c3d4e5f60718", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs",
+        "FlowLogStatus": "ACTIVE", "DeliverLogsStatus": "FAILED", "DeliverLogsErrorMessage": "Access error",
+        "CreationTime": "2024-04-02T08:15:31Z"}]}, region="eu-west-1", account=account)
+    writer.close()
+    return folder, boundary
+
+
+@pytest.mark.parametrize(("versions", "operations"), [
+    (2, ["CreatePolicyVersion"]),
+    (5, ["DeletePolicyVersion", "CreatePolicyVersion"]),  # IAM's limit: the oldest version goes first
+])
+def test_the_boundary_is_kept_and_extended_in_a_new_version(tmp_path, versions, operations):
+    folder, boundary = _boundary_evidence(tmp_path / "ev", versions)
+    entry = diagnose(flowforensics.load(folder)).flow_logs[0]
+    # no CloudTrail says when the boundary was attached, but the role's state as collected is known
+    assert next(f for f in entry.findings if f.code == "boundary-deny").verdict == "inconclusive"
+    commands = entry.remediation.commands
+    assert _operations(commands) == operations
+    options = [check_cli_command(command) for command in commands]
+    assert all(option["PolicyArn"] == boundary for option in options)
+    if versions == 5:
+        assert options[0]["VersionId"] == "v1"
+    document = json.loads(options[-1]["PolicyDocument"])
+    assert document["Statement"][0]["Action"] == ["ec2:*", "s3:*"]  # the boundary still bounds the role

@@ -6,7 +6,10 @@ import csv
 import io
 import json
 
+import pytest
+
 import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.analysis.timeline import LANES, policy_diff, timeline
 from flowforensics.cli import main
 from flowforensics.frames.schema import SCHEMAS
@@ -73,3 +76,43 @@ def test_timeline_command_csv_and_json(capsys) -> None:
     assert main(["timeline", str(VPC_REMOVE_FLOW_LOGS), "--json"]) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["actor"] == "arn:aws:iam::498376118699:user/christophe" and row["time"].startswith("2024-07-31T15:07:49")
+
+
+def test_timeline_lists_the_log_group_s_kms_key_changes(scenario_folder) -> None:
+    expected = SCENARIOS["kms-key-denied"].expected
+    table = timeline(flowforensics.load(scenario_folder("kms-key-denied")), expected.flow_log_id)
+    kms = table[table["kind"].isin(["AssociateKmsKey", "PutKeyPolicy"])]
+    assert list(kms["kind"]) == ["AssociateKmsKey", "PutKeyPolicy"] and set(kms["lane"]) == {"log-group"}
+    trigger = kms[kms["event_id"] == expected.trigger_event_id].iloc[0]
+    assert trigger["actor"] == expected.trigger_actor and expected.log_group in trigger["summary"]
+
+
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
+def test_every_event_the_diagnosis_cites_is_in_the_timeline(name: str, scenario_folder) -> None:
+    evidence = flowforensics.load(scenario_folder(name))
+    for entry in diagnose(evidence).flow_logs:
+        listed = set(timeline(evidence, entry.flow_log_id)["event_id"].dropna())
+        cited = {event.event_id for event in (entry.trigger, entry.recovery) if event is not None}
+        assert cited <= listed, f"{entry.flow_log_id}: {sorted(cited - listed)} cited but not in the timeline"
+
+
+def test_the_role_creating_its_log_group_again_is_a_change_its_stream_calls_are_not(tmp_path) -> None:
+    account, role = "111122223333", "arn:aws:iam::111122223333:role/FlowLogsDeliveryRole"
+    flow_log = {"FlowLogId": "fl-0a0a0a0a0a0a0a0a0", "DeliverLogsPermissionArn": role, "LogGroupName": "/vpc/flow-logs/prod",
+                "ResourceId": "vpc-0a1b2c3d4e5f60718", "TrafficType": "ALL", "LogDestinationType": "cloud-watch-logs",
+                "FlowLogStatus": "ACTIVE", "DeliverLogsStatus": "SUCCESS", "CreationTime": "2024-04-02T08:15:31Z"}
+    identity = {"type": "AssumedRole", "arn": "arn:aws:sts::111122223333:assumed-role/FlowLogsDeliveryRole/vpc-flow-logs",
+                "accountId": account, "sessionContext": {"sessionIssuer": {"type": "Role", "arn": role, "accountId": account}}}
+
+    def call(event_id: str, name: str, request: dict) -> dict:
+        return {"eventVersion": "1.09", "eventID": event_id, "eventTime": "2024-05-22T09:00:00Z", "eventSource": "logs.amazonaws.com",
+                "eventName": name, "awsRegion": "eu-west-1", "recipientAccountId": account, "userIdentity": identity,
+                "requestParameters": request, "responseElements": None, "readOnly": False}
+
+    (tmp_path / "flow-logs.json").write_text(json.dumps({"FlowLogs": [flow_log]}))
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [
+        call("created", "CreateLogGroup", {"logGroupName": "/vpc/flow-logs/prod"}),
+        call("stream", "CreateLogStream", {"logGroupName": "/vpc/flow-logs/prod", "logStreamName": "eni-0aa77bb88cc99dd00-all"}),
+    ]}))
+    table = timeline(flowforensics.load(tmp_path))
+    assert list(table.loc[table["lane"] == "log-group", "event_id"]) == ["created"]

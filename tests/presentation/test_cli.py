@@ -41,9 +41,9 @@ def test_report_names_the_failed_cell_and_keeps_the_partial_notebook(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["report", "no/such/folder"], "no such evidence folder or file"),
+        (["report", "no/such/folder"], "no such file or folder"),
         (["demo", "--scenario", "no-such-incident"], "unknown scenario 'no-such-incident'"),
-        (["lab", "no/such/folder"], "no such evidence folder or file"),
+        (["lab", "no/such/folder"], "no such file or folder"),
     ],
 )
 def test_bad_input_is_one_line(argv: list[str], message: str, capsys: pytest.CaptureFixture[str]) -> None:

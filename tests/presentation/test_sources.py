@@ -30,7 +30,7 @@ def test_a_folder_given_or_set_by_lab(tmp_path: Path, monkeypatch: pytest.Monkey
     assert evidence_folder(tmp_path) == tmp_path
     monkeypatch.setenv(EVIDENCE_ENV, str(tmp_path))
     assert evidence_folder() == tmp_path
-    with pytest.raises(EvidenceError, match="no such evidence folder"):
+    with pytest.raises(EvidenceError, match="no such file or folder"):
         evidence_folder(tmp_path / "missing")
 
 

@@ -2,10 +2,13 @@
 
 From the role's current state, each denial's root cause has a fix (a table below): the recommended
 trust policy with the confused-deputy conditions, a least-privilege permissions policy scoped to the
-log group, or the statements to remove from an identity policy or an SCP, or the boundary to
-detach. Fixes are applied one cause at a time and the state re-evaluated, until delivery is allowed
-or no fix is known. A remediation is returned only when the fixed state allows delivery and its
-trust policy admits no principal but ``vpc-flow-logs.amazonaws.com``.
+log group, the statements to remove from an identity policy, the delivery role exempted from the
+denying statements of an SCP (the guard stays for everyone else), or the permissions boundary
+edited in place (its denying statements removed, the delivery actions allowed; it stays attached).
+Fixes are applied one cause at a time and the state re-evaluated, until delivery is allowed or no
+fix is known. A remediation is returned only when the fixed state allows delivery, its trust
+policy admits no principal but ``vpc-flow-logs.amazonaws.com``, and every SCP still decides as
+before for the account's other principals.
 
 The commands are AWS CLI v2 commands with the documents inline, quoted for POSIX shells (bash,
 zsh: Linux and macOS). There is no command to change a flow log's role: the role is repaired in
@@ -17,7 +20,7 @@ from __future__ import annotations
 import json
 import re
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -27,9 +30,11 @@ from flowforensics.analysis.iam.delivery import (
     SERVICE_PRINCIPAL,
     DeliveryVerdict,
     delivery_verdict,
+    permission_context,
 )
-from flowforensics.analysis.iam.documents import compile_policy, labelled, normalise
+from flowforensics.analysis.iam.documents import compile_levels, compile_policy, labelled, normalise
 from flowforensics.analysis.iam.evaluate import Layers, Request, decide
+from flowforensics.analysis.iam.matching import as_list
 from flowforensics.analysis.results import Remediation
 
 DEFAULT_POLICY_NAME = "flow-logs-delivery"
@@ -45,6 +50,13 @@ PROBE_PRINCIPALS = (
     "cognito-identity.amazonaws.com",
 )
 PROBE_ACTIONS = ("sts:AssumeRole", "sts:AssumeRoleWithWebIdentity", "sts:AssumeRoleWithSAML")
+# Other principals of the account: an SCP the fix edits must decide for them as it did before.
+GUARD_PROBES = ("arn:{partition}:iam::{account}:role/another-role", "arn:{partition}:iam::{account}:user/another-user")
+# An identity policy that allows everything, to see what a guard (SCP, boundary) alone decides.
+_ALLOW_ALL = compile_policy({"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "*", "Resource": "*"}]},
+                            "allow-all")
+# IAM keeps at most five versions of a managed policy: a sixth needs one deleted first.
+MAX_POLICY_VERSIONS = 5
 _MANAGED_ARN = re.compile(r"^arn:[^:]+:iam::(?P<account>aws|\d{12}):policy/")
 _ORG_POLICY_ID = re.compile(r"(?:^|/)(?P<id>p-[0-9a-z]+)$")
 # The label the evaluator gives a bare document (its place in the request), which names no policy.
@@ -79,9 +91,29 @@ class RoleState:
 class _Plan:
     state: RoleState
     policy_name: str
+    policy_versions: Mapping[str, Sequence[str]] = field(default_factory=dict)
     permissions_policy: dict[str, Any] = field(default_factory=dict)
     trust_policy: dict[str, Any] = field(default_factory=dict)
     commands: list[str] = field(default_factory=list)
+
+    def new_version(self, policy_arn: str, document: dict[str, Any]) -> None:
+        """Commands making ``document`` the default version of a customer managed policy."""
+        others = list(self.policy_versions.get(policy_arn) or ())
+        if len(others) + 1 >= MAX_POLICY_VERSIONS:
+            # At IAM's limit, CreatePolicyVersion fails (LimitExceeded) until a version is deleted: the oldest.
+            oldest = min(others, key=_version_number)
+            self.commands.append(
+                f"aws iam delete-policy-version --policy-arn {shlex.quote(policy_arn)} --version-id {shlex.quote(oldest)}"
+            )
+        self.commands.append(
+            f"aws iam create-policy-version --policy-arn {shlex.quote(policy_arn)} "
+            f"--policy-document {_inline(document)} --set-as-default"
+        )
+
+
+def _version_number(version_id: str) -> tuple[int, str]:
+    digits = version_id.lstrip("vV")
+    return (int(digits), version_id) if digits.isdigit() else (0, version_id)
 
 
 def recommended_trust_policy(*, account_id: str, region: str, partition: str = "aws") -> dict[str, Any]:
@@ -179,15 +211,16 @@ def _fix_explicit_deny(plan: _Plan, verdict: DeliveryVerdict) -> None:
             raise NoProvenFix(f"the denying policy {source} has no name to give the commands")
         edited = _without(document, denying[source])
         managed = _MANAGED_ARN.match(source)
-        if managed and managed.group("account") == "aws":
-            # An AWS managed policy cannot be edited: detach it (a missing allow is then fixed in turn).
+        if managed and (managed.group("account") == "aws" or not edited["Statement"]):
+            # An AWS managed policy cannot be edited, and one left without statements grants nothing:
+            # detach it from the role (a missing allow is then fixed in turn).
             plan.commands.append(f"aws iam detach-role-policy --role-name {role} --policy-arn {shlex.quote(source)}")
             continue
+        if not edited["Statement"]:
+            plan.commands.append(f"aws iam delete-role-policy --role-name {role} --policy-name {shlex.quote(source)}")
+            continue
         if managed:
-            plan.commands.append(
-                f"aws iam create-policy-version --policy-arn {shlex.quote(source)} "
-                f"--policy-document {_inline(edited)} --set-as-default"
-            )
+            plan.new_version(source, edited)
         else:
             plan.commands.append(
                 f"aws iam put-role-policy --role-name {role} --policy-name {shlex.quote(source)} "
@@ -198,11 +231,75 @@ def _fix_explicit_deny(plan: _Plan, verdict: DeliveryVerdict) -> None:
     plan.state = replace(plan.state, identity_policies=tuple(policies))
 
 
+def _unique_sids(statements: list[dict[str, Any]], taken: set[str]) -> list[dict[str, Any]]:
+    """``statements`` with Sids no statement in ``taken`` uses (IAM wants them unique in a policy)."""
+    renamed = []
+    for statement in statements:
+        sid, number = statement.get("Sid"), 2
+        while sid in taken:
+            sid, number = f"{statement['Sid']}{number}", number + 1
+        taken.add(sid)
+        renamed.append({**statement, "Sid": sid})
+    return renamed
+
+
+def _boundary_refuses(source: str, document: dict[str, Any], verdict: DeliveryVerdict) -> set[str]:
+    """The delivery actions the boundary alone does not allow the role."""
+    layers = Layers(identity=(_ALLOW_ALL,), boundaries=(compile_policy(document, source),))
+    context = permission_context(verdict.region)
+    return {
+        check.action
+        for check in verdict.checks
+        if check.kind == "permission"
+        and not decide(Request(verdict.role_arn, check.action, check.resource, verdict.account_id, context), layers).allowed
+    }
+
+
 def _fix_boundary(plan: _Plan, verdict: DeliveryVerdict) -> None:
-    plan.state = replace(plan.state, permissions_boundary=None)
-    plan.commands.append(
-        f"aws iam delete-role-permissions-boundary --role-name {shlex.quote(_role_name(verdict.role_arn))}"
-    )
+    source, document = plan.state.permissions_boundary
+    managed = _MANAGED_ARN.match(source)
+    if managed is None:
+        raise NoProvenFix(f"the permissions boundary {source} has no ARN to give the commands")
+    # Keep the boundary: drop only its statements that deny delivery, then allow what it still refuses.
+    edited = _without(document, _denying(verdict, "boundary").get(source, set()))
+    refused = _boundary_refuses(source, edited, verdict)
+    if refused:
+        delivery = least_privilege_policy(
+            log_group=verdict.log_group, region=verdict.region, account_id=verdict.account_id, partition=verdict.partition
+        )["Statement"]
+        added = [{**statement, "Action": [a for a in statement["Action"] if a in refused]} for statement in delivery]
+        taken = {statement.get("Sid") for statement in edited["Statement"]}
+        edited = {**edited, "Statement": [*edited["Statement"], *_unique_sids([s for s in added if s["Action"]], taken)]}
+    role = _role_name(verdict.role_arn)
+    if managed.group("account") == "aws":
+        # An AWS managed policy cannot be edited: the edited copy becomes the account's own boundary.
+        name = f"{role}-boundary"
+        source = f"arn:{verdict.partition}:iam::{verdict.account_id}:policy/{name}"
+        plan.commands += [
+            f"aws iam create-policy --policy-name {shlex.quote(name)} --policy-document {_inline(edited)}",
+            f"aws iam put-role-permissions-boundary --role-name {shlex.quote(role)} --permissions-boundary {shlex.quote(source)}",
+        ]
+    else:
+        plan.new_version(source, edited)
+    plan.state = replace(plan.state, permissions_boundary=(source, edited))
+
+
+def _exempting(document: Any, indexes: set[int], role_arn: str) -> dict[str, Any]:
+    """The policy with the role exempted from statements ``indexes``: one more condition each, which
+    AWS ANDs with the conditions the statement has (or one more value of its ``ArnNotLike`` on
+    ``aws:PrincipalArn``, which must match none of its values)."""
+    normalised = normalise(document)
+    statements = []
+    for index, statement in enumerate(normalised["Statement"]):
+        if index in indexes:
+            condition = {operator: dict(keys) for operator, keys in (statement.get("Condition") or {}).items()}
+            operator = next((name for name in condition if name.lower() == "arnnotlike"), "ArnNotLike")
+            keys = condition.setdefault(operator, {})
+            key = next((name for name in keys if name.lower() == "aws:principalarn"), "aws:PrincipalArn")
+            keys[key] = [*as_list(keys[key]), role_arn] if key in keys else role_arn
+            statement = {**statement, "Condition": condition}
+        statements.append(statement)
+    return {**normalised, "Statement": statements}
 
 
 def _fix_scp(plan: _Plan, verdict: DeliveryVerdict) -> None:
@@ -217,13 +314,38 @@ def _fix_scp(plan: _Plan, verdict: DeliveryVerdict) -> None:
                 policy_id = _ORG_POLICY_ID.search(source)
                 if policy_id is None:
                     raise NoProvenFix(f"cannot tell the policy id of the SCP {source!r}")
-                document = _without(document, denying[source])
+                document = _exempting(document, denying[source], verdict.role_arn)
                 plan.commands.append(
                     f"aws organizations update-policy --policy-id {policy_id.group('id')} --content {_inline(document)}"
                 )
             kept.append((source, document))
         levels.append(tuple(kept))
     plan.state = replace(plan.state, scp_levels=tuple(levels))
+
+
+def scp_guard_kept(before: Any, after: Any, verdict: DeliveryVerdict) -> bool:
+    """Whether the SCP levels ``after`` decide every delivery request of the account's other
+    principals (:data:`GUARD_PROBES`) as ``before`` did: an edit that exempts the role keeps the guard.
+
+    Parameters
+    ----------
+    before, after : sequence of sequences of policies
+        SCP levels, root first, as :func:`propose_fix` takes them.
+    verdict : DeliveryVerdict
+        The delivery verdict whose requests are probed.
+    """
+    old = Layers(identity=(_ALLOW_ALL,), scp_levels=compile_levels(before, "scp_levels"))
+    new = Layers(identity=(_ALLOW_ALL,), scp_levels=compile_levels(after, "scp_levels"))
+    context = permission_context(verdict.region)
+    for template in GUARD_PROBES:
+        principal = template.format(partition=verdict.partition, account=verdict.account_id)
+        for check in verdict.checks:
+            if check.kind != "permission":
+                continue
+            request = Request(principal, check.action, check.resource, verdict.account_id, context)
+            if decide(request, old).decision != decide(request, new).decision:
+                return False
+    return True
 
 
 # root cause -> the fix that removes it
@@ -274,13 +396,17 @@ def propose_fix(
     flow_log_arn: str | None = None,
     partition: str = "aws",
     policy_name: str = DEFAULT_POLICY_NAME,
+    policy_versions: Mapping[str, Sequence[str]] | None = None,
 ) -> Remediation | None:
     """The smallest proven change that restores delivery, with the AWS CLI commands that apply it.
 
     Parameters are those of :func:`flowforensics.analysis.iam.delivery.delivery_verdict`, plus
-    ``policy_name``, the inline policy that receives the least-privilege permissions. Label
-    policies as ``(name or ARN, document)`` so that commands can name them: an inline policy by its
-    name, a managed policy or SCP by its ARN.
+    ``policy_name``, the inline policy that receives the least-privilege permissions, and
+    ``policy_versions``: customer managed policy ARN -> the ids of its versions other than the
+    default, for the policies whose every version the evidence shows (at IAM's limit of five, the
+    commands delete the oldest before creating a new one). Label policies as
+    ``(name or ARN, document)`` so that commands can name them: an inline policy by its name, a
+    managed policy (identity or boundary) or SCP by its ARN.
 
     Returns
     -------
@@ -307,7 +433,8 @@ def propose_fix(
     verdict = state.verdict(target)
     if verdict.allowed:
         return None
-    plan = _Plan(state, policy_name)
+    plan = _Plan(state, policy_name, dict(policy_versions or {}))
+    first = verdict
     try:
         for _ in range(_MAX_STEPS):
             fix = FIXES.get(verdict.root_cause or "")
@@ -323,8 +450,10 @@ def propose_fix(
         # Delivery works, but the trust still admits someone else: replace it with the recommended one.
         _fix_trust(plan, verdict)
         verdict = plan.state.verdict(target)
-    proven = verdict.allowed and trust_admits_only_the_service(
-        plan.state.trust_policy, account_id=account_id, partition=partition
+    proven = (
+        verdict.allowed
+        and trust_admits_only_the_service(plan.state.trust_policy, account_id=account_id, partition=partition)
+        and scp_guard_kept(state.scp_levels, plan.state.scp_levels, first)
     )
     if not proven:
         return None
