@@ -106,7 +106,21 @@ def incident(moto: str) -> dict[str, Any]:
         ),
     )
     role_arn = iam.get_role(RoleName="flowlogs-delivery")["Role"]["Arn"]
-    key = kms.create_key(Description="flow logs")["KeyMetadata"]["Arn"]
+    # AWS refuses AssociateKmsKey unless the key policy lets CloudWatch Logs use the key for the group.
+    key_policy = {
+        "Version": "2012-10-17",
+        "Statement": [
+            {"Effect": "Allow", "Principal": {"AWS": f"arn:aws:iam::{ACCOUNT}:root"}, "Action": "kms:*", "Resource": "*"},
+            {
+                "Effect": "Allow",
+                "Principal": {"Service": f"logs.{REGION}.amazonaws.com"},
+                "Action": ["kms:Encrypt*", "kms:Decrypt*", "kms:ReEncrypt*", "kms:GenerateDataKey*", "kms:Describe*"],
+                "Resource": "*",
+                "Condition": {"ArnEquals": {"kms:EncryptionContext:aws:logs:arn": f"arn:aws:logs:{REGION}:{ACCOUNT}:log-group:{group}"}},
+            },
+        ],
+    }
+    key = kms.create_key(Description="flow logs", Policy=json.dumps(key_policy))["KeyMetadata"]["Arn"]
     logs.create_log_group(logGroupName=group, kmsKeyId=key)
     now_ms = int(datetime.now(UTC).timestamp() * 1000)
     for eni in ("eni-0a1b2c3d4e5f60001", "eni-0a1b2c3d4e5f60002"):

@@ -163,6 +163,31 @@ def test_collected_folder_loads(incident: dict[str, Any], tmp_path: Path) -> Non
     assert len(evidence.log_streams) == 2
 
 
+def test_a_collected_folder_is_diagnosed_end_to_end(incident: dict[str, Any], tmp_path: Path, capsys: Any) -> None:
+    """collect, then `flowforensics diagnose --json` on what it wrote: the contract, for the collected flow log."""
+    from flowforensics.cli import main
+
+    clients = _cloudtrail_clients(
+        {
+            "us-east-1": [(incident["role_name"], []), (incident["policy_arn"], []), (incident["boundary_arn"], [])],
+            REGION: [(incident["flow_log_id"], []), (incident["log_group"], []), (incident["role_arn"], [])],
+        }
+    )
+    clients["organizations"] = _organizations_denied()
+    collect(tmp_path, flow_log_ids=[incident["flow_log_id"]], endpoint_url=incident["endpoint"], clients=clients)
+
+    assert main(["diagnose", str(tmp_path), "--json"]) == 0
+    entry = json.loads(capsys.readouterr().out)["flow_logs"][0]
+    assert (entry["flow_log_id"], entry["region"], entry["role_arn"], entry["log_group"]) == (
+        incident["flow_log_id"], REGION, incident["role_arn"], incident["log_group"]
+    )
+    # moto reports delivery healthy and the streams just ingested, while the collected role would deny
+    # PutLogEvents: the diagnosis trusts what was observed and flags the role, with no guessed trigger.
+    assert (entry["status"], entry["root_cause"], entry["trigger"]) == ("SUCCESS", "none", None)
+    flagged = next(f for f in entry["findings"] if f["code"] == "permission-missing")
+    assert flagged["verdict"] == "inconclusive" and "state denies delivery" in flagged["summary"]
+
+
 def test_all_flow_logs_skips_healthy_and_non_cloudwatch_destinations(
     incident: dict[str, Any], tmp_path: Path
 ) -> None:
