@@ -48,7 +48,11 @@ def load_evidence(path: str) -> Any:
 
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser, with every subcommand's own arguments."""
-    parser = argparse.ArgumentParser(prog="flowforensics", description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(
+        prog="flowforensics",
+        description="Forensics for VPC Flow Logs that stop reaching CloudWatch Logs: collect evidence read-only, "
+        "diagnose the root cause and the change that triggered it, prove the fix, write the report.",
+    )
     parser.add_argument("--version", action="version", version=f"flowforensics {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, summary) in COMMANDS.items():
