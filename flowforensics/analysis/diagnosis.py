@@ -2,18 +2,21 @@
 
 For each flow log: replay its role's history (:mod:`.history`), give every state an IAM verdict
 (:mod:`.verdicts`), read the observed delivery signals into failure windows (:mod:`.observed`),
-test every root cause (:mod:`.hypotheses`), and name the confirmed cause that explains the window,
-the event that triggered it, the event that ended it and the measured lag to resumed delivery.
+test every root cause (:mod:`.hypotheses`, with AWS's own AccessDenied words where the role's state
+has holes: :mod:`.stated`), and name the confirmed cause that explains the window, the event that
+triggered it, the event that ended it and the measured lag to resumed delivery.
 """
 
 from __future__ import annotations
 
+import shlex
+from collections.abc import Callable
 from typing import Any
 
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.history import role_history
 from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome, collected_key_policy
-from flowforensics.analysis.iam import cross_check, flow_log_arn, propose_fix
+from flowforensics.analysis.iam import cross_check, delivery_verdict, flow_log_arn, propose_fix
 from flowforensics.analysis.observed import Signal, corroborated, failure_windows, signals, subject_of
 from flowforensics.analysis.results import (
     Diagnosis,
@@ -145,6 +148,8 @@ def _confidence(code: str, outcome: Outcome | None, window: Any, found: list[Sig
         return "confirmed" if code == "none" and any(s.ok for s in found) else "possible"
     if code in SELF_EVIDENT or code == "rate-limited":
         return "confirmed"
+    if outcome.confidence is not None:
+        return outcome.confidence
     trigger_time = outcome.trigger["event_time"] if outcome.trigger else None
     if window is None or trigger_time is None or trigger_time > window["start"]:
         return "likely"
@@ -155,31 +160,86 @@ def _confidence(code: str, outcome: Outcome | None, window: Any, found: list[Sig
     return "confirmed" if known_before or worked_before else "likely"
 
 
-def _iam_fix(history: Any, target: Target | None) -> Remediation | None:
-    if history is None or target is None:
-        return None
-    current = history.snapshots[-1]
+def _role_inputs(current: Any, target: Target, identity: list[tuple[str, Any]]) -> dict[str, Any]:
+    """The evaluator's inputs for the role in state ``current``, with ``identity`` as its identity policies."""
     role = current.role
-    if not role.exists or current.holes():
-        return None  # no fix is proven on a state the evidence does not fully show
     boundary = current.boundary()
+    return {
+        "role_arn": target.role_arn,
+        "trust_policy": ("trust policy", role.trust_policy),
+        "identity_policies": [(label.removeprefix("inline:"), doc) for label, doc in identity],
+        "permissions_boundary": (role.permissions_boundary_arn, boundary) if boundary not in (None, UNKNOWN) else None,
+        "scp_levels": scp_levels(current),
+        "log_group": target.log_group,
+        "region": target.region,
+        "account_id": target.account_id,
+        "flow_log_arn": target.flow_log_arn,
+        "partition": target.partition,
+    }
+
+
+def _propose(current: Any, target: Target, identity: list[tuple[str, Any]]) -> Remediation | None:
+    """The proven fix of the role in state ``current``, with ``identity`` as its identity policies."""
     return propose_fix(
-        role_arn=target.role_arn,
-        trust_policy=("trust policy", role.trust_policy),
-        identity_policies=[(label.removeprefix("inline:"), doc) for label, doc in current.identity_policies()],
-        permissions_boundary=(role.permissions_boundary_arn, boundary) if boundary not in (None, UNKNOWN) else None,
-        scp_levels=scp_levels(current),
-        log_group=target.log_group,
-        region=target.region,
-        account_id=target.account_id,
-        flow_log_arn=target.flow_log_arn,
-        partition=target.partition,
+        **_role_inputs(current, target, identity),
         policy_versions={
             arn: [version for version in policy.versions if version != policy.default_version]
             for arn, policy in current.state.managed.items()
             if policy.exists and policy.all_versions_known
         },
     )
+
+
+def _detach_the_trigger(current: Any, target: Target, known: list[tuple[str, Any]], unknown: list[str],
+                        trigger: dict[str, Any] | None, history: Any) -> Remediation | None:
+    """AWS says an identity policy denies, the known ones do not: detach the one the trigger attached.
+
+    Proven only when that policy is the one document the evidence lacks, and the role's remaining
+    known documents allow delivery (or have a proven fix).
+    """
+    if trigger is None or trigger["event_name"] != "AttachRolePolicy":
+        return None
+    events = history.events
+    request = events.loc[events["event_id"] == trigger["event_id"], "request"]
+    arn = request.iloc[0].get("policyArn") if len(request) and isinstance(request.iloc[0], dict) else None
+    if arn is None or unknown != [arn] or arn not in current.role.attached_policy_arns:
+        return None
+    detach = f"aws iam detach-role-policy --role-name {shlex.quote(current.role_name)} --policy-arn {shlex.quote(arn)}"
+    if delivery_verdict(**_role_inputs(current, target, known)).allowed:
+        return Remediation(commands=[detach])
+    rest = _propose(current, target, known)
+    return Remediation(rest.permissions_policy, rest.trust_policy, [detach, *rest.commands]) if rest else None
+
+
+def _grant_beside_the_unknown(current: Any, target: Target, known: list[tuple[str, Any]], unknown: list[str],
+                              trigger: dict[str, Any] | None, history: Any) -> Remediation | None:
+    """AWS says no identity policy allows the refused call, so no policy denied it explicitly: a grant
+    beside the unknown documents, proven on the known ones, does not depend on what they hold for it."""
+    return _propose(current, target, known)
+
+
+# Root cause confirmed by AWS's words on a state with unknown identity documents -> its fix without them.
+STATED_FIXES: dict[str, Callable[..., Remediation | None]] = {
+    "explicit-deny": _detach_the_trigger,
+    "permission-missing": _grant_beside_the_unknown,
+}
+
+
+def _iam_fix(history: Any, target: Target | None, outcome: Outcome | None) -> Remediation | None:
+    if history is None or target is None:
+        return None
+    current = history.snapshots[-1]
+    if not current.role.exists:
+        return None
+    holes = current.holes()
+    if not holes:
+        return _propose(current, target, current.identity_policies())
+    fix = STATED_FIXES.get(outcome.finding.code) if outcome is not None and outcome.stated is not None else None
+    known = [(label, doc) for label, doc in current.identity_policies() if doc is not UNKNOWN]
+    unknown = [label for label, doc in current.identity_policies() if doc is UNKNOWN]
+    if fix is None or len(holes) != len(unknown):
+        return None  # no fix is proven on a state the evidence does not fully show
+    return fix(current, target, known, unknown, outcome.trigger, history)
 
 
 def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
@@ -214,7 +274,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     ]
     selected = None
     for candidate in cases:
-        tried = [hypothesis.test(candidate) for hypothesis in HYPOTHESES]
+        tried = [hypothesis.run(candidate) for hypothesis in HYPOTHESES]
         best = _choose(tried, candidate.reference)
         selected = selected or (candidate, tried, best)
         if best is not None and _rank(best, candidate.reference)[0]:
@@ -260,7 +320,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         else None,
         recovery=_recovery(chosen, found, window) if chosen is not None else None,
         findings=findings,
-        remediation=fix_for(code, _facts(evidence, row, subject), _iam_fix(history, target)) if needs_fix else Remediation(),
+        remediation=fix_for(code, _facts(evidence, row, subject), _iam_fix(history, target, chosen)) if needs_fix else Remediation(),
     )
 
 

@@ -14,8 +14,17 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.analysis.history import RoleHistory
-from flowforensics.analysis.observed import Signal, Subject
+from flowforensics.analysis.observed import SERVICE, Signal, Subject
 from flowforensics.analysis.results import Finding
+from flowforensics.analysis.stated import (
+    LAYER_NAMES,
+    TRUST_CODES,
+    StatedDenial,
+    assume_role_refused,
+    layer_trigger,
+    session_calls,
+    stated_denial,
+)
 from flowforensics.analysis.verdicts import Verdicts
 
 GLOBAL_REGION = "us-east-1"  # IAM and Organizations log their events here
@@ -31,6 +40,9 @@ KMS_CHANGES: dict[str, bool | None] = {
     "CancelKeyDeletion": True,
 }
 LOG_GROUP_KMS_CHANGES: dict[str, bool] = {"AssociateKmsKey": False, "DisassociateKmsKey": True}
+# LogDestinationType -> the parts of a CloudWatch Logs destination it does not have (EC2 API
+# reference, CreateFlowLogs: a flow log publishing to S3 has no DeliverLogsPermissionArn nor LogGroupName).
+DESTINATIONS_WITHOUT: dict[str, tuple[str, ...]] = {"s3": ("delivery role", "log group")}
 
 
 @dataclass
@@ -96,6 +108,15 @@ class Case:
         """Row ``position`` of the verdicts frame, as a dict."""
         return self.verdicts.frame.iloc[position].to_dict()
 
+    def position_at(self, when: Any) -> int | None:
+        """The row of the verdicts frame in force at ``when`` (the latest one when ``when`` is None)."""
+        if self.verdicts is None or not len(self.verdicts.frame):
+            return None
+        starts = list(self.verdicts.frame["start"])
+        if when is None:
+            return len(starts) - 1
+        return max([0] + [index for index, start in enumerate(starts) if start == start and start is not None and start <= when])
+
     def interval_at(self, when: Any) -> Interval | None:
         """The verdict interval in force at ``when`` (the latest one when ``when`` is None)."""
         if not self.intervals:
@@ -126,11 +147,17 @@ def successful_events(evidence: Any, source: str, names: Any, region: str | None
 
 @dataclass
 class Outcome:
-    """The result of one hypothesis: its finding, and the trigger and recovery events when confirmed."""
+    """The result of one hypothesis: its finding, and the trigger and recovery events when confirmed.
+
+    ``confidence`` is set when the test itself bounds it (``likely`` when AWS's words, not the
+    evaluator, confirm the cause); ``stated`` holds those words.
+    """
 
     finding: Finding
     trigger: dict[str, Any] | None = None
     recovery: dict[str, Any] | None = None
+    confidence: str | None = None
+    stated: StatedDenial | None = None
 
 
 def _at(moment: Any) -> str:
@@ -194,12 +221,7 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         interval = case.interval_at(case.reference)
         history_events = list(case.history.events["event_id"]) if case.history is not None else []
         if interval is None or interval.allowed is None:
-            state = case.verdicts.states[interval.first] if interval is not None else None
-            missing = _trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
-            if case.verdicts is None:
-                missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
-            return Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}",
-                                   history_events[-5:]))
+            return _undecided(case, code, history_events)
         cause, trigger_row = _interval_cause(case, interval) if interval.allowed is False else (None, interval.first)
         row = case.row(trigger_row)
         if interval.allowed:
@@ -209,6 +231,14 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
             return Outcome(Finding(code, "ruled_out", f"delivery was denied for another reason: {cause}",
                                    [row["event_id"]] if row["event_id"] else []))
         reason = row["reason"]
+        created = _created_since(case, row["start"])
+        if created is not None:
+            # The verdict is per flow log: the role denied this one from its creation on.
+            trigger = created if created["event_id"] else None
+            return Outcome(Finding(code, "confirmed", f"flow log {case.subject.flow_log_id} was {_creation(created)} with a "
+                                                      f"role that denies its delivery: {reason}",
+                                   [created["event_id"] or case.subject.status_source or "flow_logs"]),
+                           trigger, confidence="confirmed" if trigger else "likely")
         if row["event_id"] is None:
             # Denied since before the first event: the evidence does not show what changed, or when.
             return Outcome(Finding(code, "inconclusive",
@@ -227,6 +257,82 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         )
 
     return test
+
+
+def _created_since(case: Case, since: Any) -> dict[str, Any] | None:
+    """The flow log's creation, when it came after ``since``, the start of the state that denies it.
+
+    A state in force before the flow log existed did not deny it anything: its failure began with
+    its creation. The result has the fields of a trigger; ``event_id`` is None when the evidence
+    has its CreationTime but not its CreateFlowLogs event. A state since before the evidence
+    (``since`` None) says nothing of the role when the flow log was created.
+    """
+    flow_log = case.flow_log
+    created = flow_log.get("created")
+    if created is None or created != created or since is None or since != since:
+        return None
+    if since >= created or (case.reference is not None and created > case.reference):
+        return None
+    event_id = flow_log.get("create_event_id")
+    return {"event_id": event_id if isinstance(event_id, str) else None, "event_name": "CreateFlowLogs",
+            "event_time": created, "actor": flow_log.get("created_by")}
+
+
+def _creation(created: dict[str, Any]) -> str:
+    """The creation of the flow log, in a few words."""
+    by = f" by {created['actor']}" if isinstance(created["actor"], str) else ""
+    how = "(CreateFlowLogs)" if created["event_id"] else "(its CreationTime; the CreateFlowLogs event is not in the evidence)"
+    return f"created{by} at {_at(created['event_time'])} {how}"
+
+
+def _last_worked(case: Case, before: Any) -> Any:
+    """When delivery last showed working before ``before`` (None: never, in the evidence)."""
+    return max((s.time for s in case.signals if s.ok and s.time is not None and s.time < before), default=None)
+
+
+def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
+    """An IAM hypothesis where the evaluator cannot decide: read AWS's own words about the refused calls."""
+    position = case.position_at(case.reference)
+    state = case.verdicts.states[position] if position is not None else None
+    missing = _trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
+    if case.verdicts is None:
+        missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
+    unknown = Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}", history_events[-5:]))
+    calls = session_calls(case.evidence, case.window)
+    if code in TRUST_CODES and calls and not assume_role_refused(case.window):
+        return Outcome(Finding(code, "ruled_out", f"the role's own session made {len(calls)} logs: call(s) when delivery "
+                                                  f"failed, so {SERVICE} had assumed the role: the trust admitted it",
+                               calls[:5]))
+    stated = stated_denial(case.evidence, case.window)
+    if stated is None or code not in IAM_CODES:
+        return unknown
+    if code not in stated.codes:
+        return Outcome(Finding(code, "ruled_out", f"{stated.says()}: AWS names the role's {LAYER_NAMES[stated.layer]}, "
+                                                  f"not this cause", stated.event_ids[:5]))
+    if len(stated.codes) > 1:
+        return Outcome(Finding(code, "inconclusive", f"{stated.says()}, so the trust policy refused it, but what the "
+                                                     f"evaluator lacks ({missing}) leaves open whether it omits the "
+                                                     "service or its conditions exclude this flow log", stated.event_ids[:5]))
+    start = case.window["start"]
+    worked = _last_worked(case, start)
+    trigger = layer_trigger(case.history, stated.layer, before=start, after=worked)
+    created = _created_since(case, trigger["event_time"]) if trigger is not None else None
+    if created is not None:
+        trigger = created if created["event_id"] else None
+        change = f"it was already so when flow log {case.subject.flow_log_id} was {_creation(created)}"
+    elif trigger is not None:
+        trigger = event_ref(trigger)
+        change = f"the last change to it before the failure: {trigger['event_name']} by {trigger['actor']} at {_at(trigger['event_time'])}"
+    else:
+        change = "the evidence shows no change to it before the failure"
+    return Outcome(
+        Finding(code, "confirmed", f"{stated.says()}, naming the role's {LAYER_NAMES[stated.layer]} though the evaluator "
+                                   f"cannot reproduce it (it lacks {missing}); {change}",
+                ([trigger["event_id"]] if trigger else []) + stated.event_ids[:5]),
+        trigger,
+        confidence="likely",
+        stated=stated,
+    )
 
 
 def _flow_log_deleted(case: Case) -> Outcome:
@@ -442,15 +548,24 @@ class Hypothesis:
     test: Callable[[Case], Outcome]
     services: tuple[str, ...]
     global_evidence: bool = False  # its evidence is in us-east-1 (IAM), not the flow log's region
+    needs: str | None = None  # the part of the destination it is about: "delivery role" or "log group"
+
+    def run(self, case: Case) -> Outcome:
+        """The test's outcome, or ``ruled_out`` when the flow log's destination has no such part."""
+        kind = case.flow_log.get("log_destination_type")
+        if self.needs is not None and self.needs in DESTINATIONS_WITHOUT.get(kind, ()):
+            return Outcome(Finding(self.code, "ruled_out", f"not applicable: a flow log publishing to {kind} has no "
+                                                           f"{self.needs}", [case.subject.status_source or "flow_logs"]))
+        return self.test(case)
 
 
 HYPOTHESES: tuple[Hypothesis, ...] = (
-    *(Hypothesis(code, _role_test(code), ("cloudtrail", "iam"), True) for code in IAM_CODES[:-1]),
-    Hypothesis("scp-deny", _role_test("scp-deny"), ("cloudtrail", "organizations"), True),
-    Hypothesis("role-deleted", _role_test("role-deleted"), ("cloudtrail", "iam"), True),
-    Hypothesis("role-recreated", _role_test("role-recreated"), ("cloudtrail", "iam"), True),
-    Hypothesis("log-group-deleted", _log_group_deleted, ("cloudtrail", "logs")),
-    Hypothesis("kms-key-denied", _kms_key_denied, ("cloudtrail", "kms", "logs")),
+    *(Hypothesis(code, _role_test(code), ("cloudtrail", "iam"), True, "delivery role") for code in IAM_CODES[:-1]),
+    Hypothesis("scp-deny", _role_test("scp-deny"), ("cloudtrail", "organizations"), True, "delivery role"),
+    Hypothesis("role-deleted", _role_test("role-deleted"), ("cloudtrail", "iam"), True, "delivery role"),
+    Hypothesis("role-recreated", _role_test("role-recreated"), ("cloudtrail", "iam"), True, "delivery role"),
+    Hypothesis("log-group-deleted", _log_group_deleted, ("cloudtrail", "logs"), needs="log group"),
+    Hypothesis("kms-key-denied", _kms_key_denied, ("cloudtrail", "kms", "logs"), needs="log group"),
     Hypothesis("rate-limited", _rate_limited, ("ec2", "logs")),
     Hypothesis("flow-log-deleted", _flow_log_deleted, ("cloudtrail", "ec2")),
     Hypothesis("none", _none, ("ec2", "logs", "cloudwatch")),

@@ -5,7 +5,9 @@ CloudWatch Logs calls in CloudTrail (refused or not), the service's refused ``As
 ``lastIngestionTime`` of the log streams, ``IncomingLogEvents`` data points and alarm state changes.
 A role may deliver for several flow logs: its calls count for the flow log whose region, log group
 (and network interface's log stream) they name, and metric data for the log group its query named.
-A failure window opens at the first failure signal and closes at the first success signal after it.
+Calls and ``AssumeRole`` refusals outside the flow log's life (before its creation, after its
+deletion) were for another flow log of the role. A failure window opens at the first failure signal
+and closes at the first success signal after it.
 """
 
 from __future__ import annotations
@@ -20,7 +22,11 @@ from flowforensics.frames.schema import frame
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
 DELIVERY_CALLS = ("CreateLogStream", "PutLogEvents", "CreateLogGroup", "DescribeLogGroups", "DescribeLogStreams")
-DELIVERED_CALLS = ("CreateLogStream", "PutLogEvents")
+# A successful call of the delivery role -> the signal it is. A new log stream shows the role's
+# permissions work, not that CloudWatch Logs accepted the events: under throttling it proves nothing.
+DELIVERED_CALLS = {"PutLogEvents": "delivered", "CreateLogStream": "stream-created"}
+PERMISSIONS_ONLY = ("stream-created",)
+THROTTLED = "Rate limited"  # the DeliverLogsErrorMessage of CloudWatch Logs throttling or the log-group quota
 DELIVERY_METRICS = ("IncomingLogEvents", "IncomingBytes")
 CLOUDWATCH_LOGS = "cloud-watch-logs"  # LogDestinationType of a flow log delivering to a log group
 # Flow logs publish every 1 or 10 minutes; no ingestion for longer than this is a missed delivery.
@@ -90,6 +96,12 @@ class Subject:
     status_source: str | None = None
     status_time: Any = None
     resource_id: str | None = None
+    created: Any = None
+    deleted: Any = None
+
+    def existed_at(self, when: Any) -> bool:
+        """Whether the flow log existed at ``when``, as far as the evidence says."""
+        return not ((self.created is not None and when < self.created) or (self.deleted is not None and when > self.deleted))
 
 
 def _nonempty(value: Any) -> bool:
@@ -199,13 +211,15 @@ def _role_calls(evidence: Any, subject: Subject) -> Iterator[Signal]:
     calls = events[by_role.fillna(False) & (events["event_source"] == "logs.amazonaws.com") & events["event_name"].isin(DELIVERY_CALLS)]
     shared = _role_log_groups(evidence, subject)
     for event in calls.itertuples(index=False):
-        if not _is_subjects(destination(event), subject, shared):
+        # The role's calls outside the flow log's life were made for another flow log.
+        if not (_is_subjects(destination(event), subject, shared) and subject.existed_at(event.event_time)):
             continue
         if isinstance(event.error_code, str):
             yield Signal(event.event_time, _error_signal(event.error_code, event.error_message), False, event.event_id,
                          f"{event.event_name} refused: {event.error_code} {event.error_message or ''}".strip())
         elif event.event_name in DELIVERED_CALLS:
-            yield Signal(event.event_time, "delivered", True, event.event_id, f"{event.event_name} by the role succeeded")
+            yield Signal(event.event_time, DELIVERED_CALLS[event.event_name], True, event.event_id,
+                         f"{event.event_name} by the role succeeded")
 
 
 def _assume_role(evidence: Any, subject: Subject) -> Iterator[Signal]:
@@ -216,6 +230,8 @@ def _assume_role(evidence: Any, subject: Subject) -> Iterator[Signal]:
     for event in calls.itertuples(index=False):
         if subject.region and _nonempty(event.region) and event.region != subject.region:
             continue  # STS records the service's calls in the flow log's region
+        if not subject.existed_at(event.event_time):
+            continue  # the service assumed the role for another flow log
         if isinstance(event.request, dict) and event.request.get("roleArn") == subject.role_arn:
             yield Signal(event.event_time, "assume-role-denied", False, event.event_id,
                          f"{SERVICE} could not assume the role: {event.error_code}")
@@ -348,6 +364,12 @@ SIGNAL_SOURCES: tuple[Callable[[Any, Subject], Iterator[Signal]], ...] = (
 )
 
 
+def _moment(value: Any) -> Any:
+    import pandas as pd
+
+    return None if value is None or pd.isna(value) else pd.Timestamp(value)
+
+
 def subject_of(evidence: Any, flow_log: Any) -> Subject:
     """The :class:`Subject` of one ``flow_logs`` row, with the time its status was read."""
     source = flow_log.get("source_file")
@@ -361,12 +383,20 @@ def subject_of(evidence: Any, flow_log: Any) -> Subject:
         status_source=source if _nonempty(source) else None,
         status_time=collection_times(evidence).get(source) if _nonempty(source) else None,
         resource_id=flow_log["resource_id"] if _nonempty(flow_log.get("resource_id")) else None,
+        created=_moment(flow_log.get("created")),
+        deleted=_moment(flow_log.get("deleted")),
     )
 
 
 def signals(evidence: Any, subject: Subject) -> list[Signal]:
-    """Every delivery signal about ``subject``, timed ones in time order, untimed ones last."""
+    """Every delivery signal about ``subject``, timed ones in time order, untimed ones last.
+
+    When CloudWatch Logs throttles the flow log (``Rate limited``, or a throttled call), a new log
+    stream does not show delivery working, so it neither ends nor contradicts the failure.
+    """
     found = [signal for source in SIGNAL_SOURCES for signal in source(evidence, subject)]
+    if subject.error == THROTTLED or any(signal.signal == "rate-limited" for signal in found):
+        found = [signal for signal in found if signal.signal not in PERMISSIONS_ONLY]
     timed = sorted((s for s in found if s.time is not None), key=lambda s: (s.time, s.ok))
     return timed + [s for s in found if s.time is None]
 
@@ -381,7 +411,7 @@ def corroborated(window: dict[str, Any], found: list[Signal]) -> bool:
     alone stands only when no other signal (the role's calls, the metrics, the log streams) shows
     delivery working within it.
     """
-    if any(entry["signal"] not in ALARM_SIGNALS for entry in window["signals"] if entry["signal"] not in ("metric", "ingestion", "delivered")):
+    if any(entry["signal"] not in ALARM_SIGNALS for entry in window["signals"] if entry["signal"] not in ("metric", "ingestion", "delivered", *PERMISSIONS_ONLY)):
         return True
     start, end = window["start"], window["end"]
     open_ended = end is None or end != end  # NaT while still failing
