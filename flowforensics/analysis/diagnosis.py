@@ -11,13 +11,29 @@ from __future__ import annotations
 
 import shlex
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.history import role_history
-from flowforensics.analysis.hypotheses import GLOBAL_REGION, HYPOTHESES, Case, Outcome, collected_key_policy
+from flowforensics.analysis.hypotheses import (
+    GLOBAL_REGION,
+    HYPOTHESES,
+    Case,
+    Outcome,
+    collected_key_policy,
+    last_worked,
+)
 from flowforensics.analysis.iam import cross_check, delivery_verdict, flow_log_arn, propose_fix
-from flowforensics.analysis.observed import Signal, corroborated, failure_windows, signals, subject_of
+from flowforensics.analysis.iam.remediation import recommended_trust_policy
+from flowforensics.analysis.observed import (
+    SERVICE,
+    Signal,
+    corroborated,
+    failure_windows,
+    signals,
+    subject_of,
+)
 from flowforensics.analysis.results import (
     Diagnosis,
     EventRef,
@@ -26,6 +42,7 @@ from flowforensics.analysis.results import (
     Recovery,
     Remediation,
 )
+from flowforensics.analysis.stated import assume_role_refused, layer_trigger, session_calls
 from flowforensics.analysis.verdicts import Target, Verdicts, scp_levels, verdicts
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.values import iso, text
@@ -190,56 +207,90 @@ def _propose(current: Any, target: Target, identity: list[tuple[str, Any]]) -> R
     )
 
 
-def _detach_the_trigger(current: Any, target: Target, known: list[tuple[str, Any]], unknown: list[str],
-                        trigger: dict[str, Any] | None, history: Any) -> Remediation | None:
+def _detach_the_trigger(current: Any, target: Target, outcome: Outcome, case: Case) -> tuple[Remediation | None, str]:
     """AWS says an identity policy denies, the known ones do not: detach the one the trigger attached.
 
     Proven only when that policy is the one document the evidence lacks, and the role's remaining
     known documents allow delivery (or have a proven fix).
     """
-    if trigger is None or trigger["event_name"] != "AttachRolePolicy":
-        return None
-    events = history.events
+    known, unknown = _identity_split(current)
+    trigger = outcome.trigger
+    if len(current.holes()) != len(unknown) or trigger is None or trigger["event_name"] != "AttachRolePolicy":
+        return None, ""
+    events = case.history.events
     request = events.loc[events["event_id"] == trigger["event_id"], "request"]
     arn = request.iloc[0].get("policyArn") if len(request) and isinstance(request.iloc[0], dict) else None
     if arn is None or unknown != [arn] or arn not in current.role.attached_policy_arns:
-        return None
+        return None, ""
     detach = f"aws iam detach-role-policy --role-name {shlex.quote(current.role_name)} --policy-arn {shlex.quote(arn)}"
     if delivery_verdict(**_role_inputs(current, target, known)).allowed:
-        return Remediation(commands=[detach])
+        return Remediation(commands=[detach]), ""
     rest = _propose(current, target, known)
-    return Remediation(rest.permissions_policy, rest.trust_policy, [detach, *rest.commands]) if rest else None
+    return (Remediation(rest.permissions_policy, rest.trust_policy, [detach, *rest.commands]), "") if rest else (None, "")
 
 
-def _grant_beside_the_unknown(current: Any, target: Target, known: list[tuple[str, Any]], unknown: list[str],
-                              trigger: dict[str, Any] | None, history: Any) -> Remediation | None:
-    """AWS says no identity policy allows the refused call, so no policy denied it explicitly: a grant
-    beside the unknown documents, proven on the known ones, does not depend on what they hold for it."""
-    return _propose(current, target, known)
+def _grant_beside_the_unknown(current: Any, target: Target, outcome: Outcome, case: Case) -> tuple[Remediation | None, str]:
+    """AWS says no identity-based policy allows the refused call: grant beside the unseen policies.
+
+    AWS evaluates explicit denies, then SCPs, before identity policies (IAM User Guide, policy
+    evaluation logic), so these words say no policy denied explicitly and the SCPs allowed: a grant
+    beside the unseen identity documents does not depend on what they hold. The words do not clear
+    the permissions boundary (AWS names one policy type when several refuse): an unseen one must be
+    unchanged since delivery last worked. An unseen trust must have admitted the service, as the
+    role's own refused session shows.
+    """
+    known, _unknown = _identity_split(current)
+    role, boundary = current.role, current.boundary()
+    reasons = ["they say no policy denied explicitly and the service control policies allowed (AWS evaluates "
+               "them before identity policies), so the least-privilege policy beside the role's unseen identity "
+               "policies restores delivery whatever they hold"]
+    trust = role.trust_policy
+    if trust is UNKNOWN:
+        calls = session_calls(case.evidence, case.window)
+        if not calls or assume_role_refused(case.window):
+            return None, ""
+        trust = recommended_trust_policy(account_id=target.account_id, region=target.region, partition=target.partition)
+        reasons.append(f"the trust admitted {SERVICE} (the role's own session made the refused calls)")
+    if boundary is UNKNOWN or (boundary is None and not role.complete):  # unseen, or perhaps one unseen
+        start = case.window["start"] if case.window is not None else None
+        worked = last_worked(case, start) if start is not None else None
+        if worked is None or layer_trigger(case.history, "boundary", before=start, after=worked) is not None:
+            return None, ""
+        boundary = None
+        reasons.append(f"any permissions boundary is unchanged since delivery last worked at {iso(worked.to_pydatetime())}")
+    inputs = _role_inputs(current, target, known)
+    inputs["trust_policy"] = ("trust policy", trust)
+    inputs["permissions_boundary"] = (role.permissions_boundary_arn, boundary) if boundary not in (None, UNKNOWN) else None
+    fix = propose_fix(**inputs)
+    return fix, ("the fix rests on AWS's own words: " + "; ".join(reasons)) if fix is not None and len(reasons) > 1 else ""
 
 
-# Root cause confirmed by AWS's words on a state with unknown identity documents -> its fix without them.
-STATED_FIXES: dict[str, Callable[..., Remediation | None]] = {
+def _identity_split(current: Any) -> tuple[list[tuple[str, Any]], list[str]]:
+    """The role's identity policies the evidence shows (label, document), and the labels of those it does not."""
+    policies = current.identity_policies()
+    return [(label, doc) for label, doc in policies if doc is not UNKNOWN], [label for label, doc in policies if doc is UNKNOWN]
+
+
+# Root cause confirmed by AWS's words on a state with holes -> its fix, proven without what is unseen,
+# and a sentence saying what the proof rests on (empty when the known documents alone prove it).
+STATED_FIXES: dict[str, Callable[[Any, Target, Outcome, Case], tuple[Remediation | None, str]]] = {
     "explicit-deny": _detach_the_trigger,
     "permission-missing": _grant_beside_the_unknown,
 }
 
 
-def _iam_fix(history: Any, target: Target | None, outcome: Outcome | None) -> Remediation | None:
+def _iam_fix(history: Any, target: Target | None, outcome: Outcome | None, case: Case) -> tuple[Remediation | None, str]:
+    """The proven IAM fix of the role as it is now, and what it rests on beyond the evaluation (or "")."""
     if history is None or target is None:
-        return None
+        return None, ""
     current = history.snapshots[-1]
     if not current.role.exists:
-        return None
-    holes = current.holes()
-    if not holes:
-        return _propose(current, target, current.identity_policies())
+        return None, ""
+    if not current.holes():
+        return _propose(current, target, current.identity_policies()), ""
     fix = STATED_FIXES.get(outcome.finding.code) if outcome is not None and outcome.stated is not None else None
-    known = [(label, doc) for label, doc in current.identity_policies() if doc is not UNKNOWN]
-    unknown = [label for label, doc in current.identity_policies() if doc is UNKNOWN]
-    if fix is None or len(holes) != len(unknown):
-        return None  # no fix is proven on a state the evidence does not fully show
-    return fix(current, target, known, unknown, outcome.trigger, history)
+    # No fix is proven on a state the evidence does not fully show, unless AWS's words prove it.
+    return fix(current, target, outcome, case) if fix is not None else (None, "")
 
 
 def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
@@ -305,6 +356,9 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     status = _status(row, found, table)
     # A flow log delivering again needs no fix; "none" has nothing to fix.
     needs_fix = code != "none" and status != "SUCCESS"
+    iam_fix, basis = _iam_fix(history, target, chosen, case) if needs_fix else (None, "")
+    if basis:
+        findings = [replace(f, summary=f"{f.summary}; {basis}") if f is chosen.finding else f for f in findings]
     return FlowLogDiagnosis(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
@@ -320,7 +374,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         else None,
         recovery=_recovery(chosen, found, window) if chosen is not None else None,
         findings=findings,
-        remediation=fix_for(code, _facts(evidence, row, subject), _iam_fix(history, target, chosen)) if needs_fix else Remediation(),
+        remediation=fix_for(code, _facts(evidence, row, subject), iam_fix) if needs_fix else Remediation(),
     )
 
 

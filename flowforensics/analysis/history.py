@@ -81,6 +81,10 @@ class RoleSnapshot:
         """(policy id, document) of the SCPs attached somewhere in the organisation in this state."""
         return [(scp.policy_id, scp.document) for scp in self.state.scps.values() if scp.exists and scp.targets]
 
+    def unplaced_scps(self) -> list[tuple[str, Any]]:
+        """(policy id, document) of the SCPs that may be attached: no event shows where, nor that they are not."""
+        return [(scp.policy_id, scp.document) for scp in self.state.scps.values() if scp.attached is None]
+
     def scp_levels(self) -> list[list[tuple[str, Any]]] | None:
         """The SCPs in force by level, root first, when every one of them says where it is attached."""
         in_force = [scp for scp in self.state.scps.values() if scp.exists and scp.targets]
@@ -102,6 +106,9 @@ class RoleSnapshot:
         if role.permissions_boundary_arn is not None and self.boundary() is UNKNOWN:
             missing.append(f"the permissions boundary of role {name}")
         missing += [f"the document of SCP {policy_id}" for policy_id, doc in self.scps() if doc is UNKNOWN]
+        # One of known document is a hole only if it would deny delivery: the verdict decides that.
+        missing += [f"the document of SCP {policy_id} and where it is attached" for policy_id, doc in self.unplaced_scps()
+                    if doc is UNKNOWN]
         return missing
 
     def key(self) -> str:
@@ -120,6 +127,7 @@ class RoleSnapshot:
             "identity": [(label, shown(doc)) for label, doc in self.identity_policies()],
             "boundary": shown(self.boundary()),
             "scps": [(policy_id, shown(doc)) for policy_id, doc in self.scps()],
+            "unplaced_scps": [(policy_id, shown(doc)) for policy_id, doc in self.unplaced_scps()],
         }
         return json.dumps(content, sort_keys=True, default=str)
 
@@ -238,6 +246,7 @@ def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamSta
             document=policy.document if isinstance(policy.document, dict) else UNKNOWN,
             targets={COLLECTED_TARGET},
             levels={target["Level"] for target in policy.applies_to or [] if isinstance(target.get("Level"), int)},
+            targets_known=True,
         )
     return state, str(row["source"])
 

@@ -224,6 +224,13 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
             return _undecided(case, code, history_events)
         cause, trigger_row = _interval_cause(case, interval) if interval.allowed is False else (None, interval.first)
         row = case.row(trigger_row)
+        stated = stated_denial(case.evidence, case.window) if interval.allowed and code in IAM_CODES else None
+        if stated is not None:
+            # AWS's words are what happened; the offline evaluation lacks something that refused.
+            return _stated_outcome(case, code, stated, f"the offline evaluation of the documents in the evidence allows "
+                                                       f"delivery ({row['reason']}): a policy the evidence does not show "
+                                                       "(attached or changed before it begins, or outside the trail) "
+                                                       "must refuse it")
         if interval.allowed:
             return Outcome(Finding(code, "ruled_out", f"the role allowed delivery then ({row['reason']})",
                                    [row["event_id"]] if row["event_id"] else [case.history.anchor or "cloudtrail"]))
@@ -285,7 +292,7 @@ def _creation(created: dict[str, Any]) -> str:
     return f"created{by} at {_at(created['event_time'])} {how}"
 
 
-def _last_worked(case: Case, before: Any) -> Any:
+def last_worked(case: Case, before: Any) -> Any:
     """When delivery last showed working before ``before`` (None: never, in the evidence)."""
     return max((s.time for s in case.signals if s.ok and s.time is not None and s.time < before), default=None)
 
@@ -306,15 +313,23 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     stated = stated_denial(case.evidence, case.window)
     if stated is None or code not in IAM_CODES:
         return unknown
+    return _stated_outcome(case, code, stated, f"the evaluator cannot reproduce it (it lacks {missing})")
+
+
+def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: str) -> Outcome:
+    """The IAM hypothesis ``code`` judged on AWS's words, which the offline evaluation does not reproduce.
+
+    ``unreproduced`` says why, for the finding: what the evaluator lacks, or that it found delivery allowed.
+    """
     if code not in stated.codes:
         return Outcome(Finding(code, "ruled_out", f"{stated.says()}: AWS names the role's {LAYER_NAMES[stated.layer]}, "
                                                   f"not this cause", stated.event_ids[:5]))
     if len(stated.codes) > 1:
-        return Outcome(Finding(code, "inconclusive", f"{stated.says()}, so the trust policy refused it, but what the "
-                                                     f"evaluator lacks ({missing}) leaves open whether it omits the "
+        return Outcome(Finding(code, "inconclusive", f"{stated.says()}, so the trust policy refused it, but "
+                                                     f"{unreproduced}, which leaves open whether it omits the "
                                                      "service or its conditions exclude this flow log", stated.event_ids[:5]))
     start = case.window["start"]
-    worked = _last_worked(case, start)
+    worked = last_worked(case, start)
     trigger = layer_trigger(case.history, stated.layer, before=start, after=worked)
     created = _created_since(case, trigger["event_time"]) if trigger is not None else None
     if created is not None:
@@ -326,8 +341,8 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     else:
         change = "the evidence shows no change to it before the failure"
     return Outcome(
-        Finding(code, "confirmed", f"{stated.says()}, naming the role's {LAYER_NAMES[stated.layer]} though the evaluator "
-                                   f"cannot reproduce it (it lacks {missing}); {change}",
+        Finding(code, "confirmed", f"{stated.says()}, naming the role's {LAYER_NAMES[stated.layer]}, though "
+                                   f"{unreproduced}; {change}",
                 ([trigger["event_id"]] if trigger else []) + stated.event_ids[:5]),
         trigger,
         confidence="likely",

@@ -4,8 +4,9 @@ When CloudWatch Logs refuses a call of the delivery role, CloudTrail keeps the A
 and AWS names in it the policy type that refused ("... with an explicit deny in an identity-based
 policy", "... because no permissions boundary allows ..."; IAM User Guide, "Troubleshoot access
 denied error messages"). When the role's state has holes the evaluator cannot decide, but these
-words still say which layer of the role failed; the last change to that layer before the failure
-is the trigger to name. A refused ``logs:`` call of the role's own session also shows that the
+words still say which layer of the role failed; when the evaluator finds delivery allowed, the words
+are what happened and a policy the evidence does not show refused. Either way the last change to
+that layer before the failure is the trigger to name. A refused ``logs:`` call of the role's own session also shows that the
 service had assumed the role: the trust admitted it.
 """
 

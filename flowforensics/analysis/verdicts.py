@@ -103,6 +103,25 @@ def scp_levels(snapshot: RoleSnapshot) -> tuple[tuple[Any, ...], ...]:
     return (tuple(scps),)
 
 
+def _unplaced_denials(snapshot: RoleSnapshot, evaluate: Any) -> list[str]:
+    """The SCPs of known document but unknown attachment that would deny delivery if attached: holes.
+
+    Each is evaluated as if attached at the first level (beside FullAWSAccess when no level is
+    known), which shows its explicit denies.
+    """
+    holes = []
+    levels = scp_levels(snapshot) or (((f"{FULL_AWS_ACCESS_ID} (AWS default)", FULL_AWS_ACCESS),),)
+    for policy_id, document in snapshot.unplaced_scps():
+        if document is UNKNOWN:
+            continue  # already a hole of RoleSnapshot.holes
+        verdict = evaluate(((*levels[0], (policy_id, document)), *levels[1:]))
+        if any(not check.decision.allowed and check.decision.decided_by == "scp" for check in verdict.checks
+               if check.name in BLOCKING_CHECKS):
+            holes.append(f"where SCP {policy_id} is attached (it would deny delivery; the evidence shows it "
+                         "changed, not where it applies)")
+    return holes
+
+
 def state_verdict(snapshot: RoleSnapshot, target: Target) -> StateVerdict:
     """Evaluate delivery in one role state.
 
@@ -122,19 +141,23 @@ def state_verdict(snapshot: RoleSnapshot, target: Target) -> StateVerdict:
         return StateVerdict(False, "role-deleted", f"role {snapshot.role_name} does not exist")
     trust = None if role.trust_policy is UNKNOWN else role.trust_policy
     boundary = snapshot.boundary()
-    verdict = delivery_verdict(
-        role_arn=target.role_arn,
-        trust_policy=("trust policy", trust),
-        identity_policies=_known(snapshot.identity_policies()),
-        permissions_boundary=None if boundary is UNKNOWN or boundary is None else (role.permissions_boundary_arn, boundary),
-        scp_levels=scp_levels(snapshot),
-        log_group=target.log_group,
-        region=target.region,
-        account_id=target.account_id,
-        flow_log_arn=target.flow_log_arn,
-        partition=target.partition,
-    )
-    holes = snapshot.holes()
+
+    def evaluate(levels: tuple[tuple[Any, ...], ...]) -> DeliveryVerdict:
+        return delivery_verdict(
+            role_arn=target.role_arn,
+            trust_policy=("trust policy", trust),
+            identity_policies=_known(snapshot.identity_policies()),
+            permissions_boundary=None if boundary is UNKNOWN or boundary is None else (role.permissions_boundary_arn, boundary),
+            scp_levels=levels,
+            log_group=target.log_group,
+            region=target.region,
+            account_id=target.account_id,
+            flow_log_arn=target.flow_log_arn,
+            partition=target.partition,
+        )
+
+    verdict = evaluate(scp_levels(snapshot))
+    holes = snapshot.holes() + _unplaced_denials(snapshot, evaluate)
     denied = [check for check in verdict.checks if not check.decision.allowed and check.name in BLOCKING_CHECKS]
     held = [check for check in denied if _definitive(check, snapshot)]
     others = [check.reason(verdict) for check in verdict.checks if not check.decision.allowed and check.name not in BLOCKING_CHECKS]

@@ -81,6 +81,16 @@ class ScpState:
     # The levels of the organisation (0 the root, then each OU down to the account) it is attached at,
     # when collection recorded them; each level must allow on its own.
     levels: set[int] = field(default_factory=set)
+    # Whether ``targets`` lists every attachment (seen created, or collected). An SCP first seen by a
+    # later event may be attached where no event of the evidence shows: unknown, not "nowhere".
+    targets_known: bool = False
+
+    @property
+    def attached(self) -> bool | None:
+        """Whether it is attached somewhere: None when the evidence cannot tell."""
+        if not self.exists or self.targets:
+            return self.exists
+        return False if self.targets_known else None
 
 
 @dataclass
@@ -281,7 +291,8 @@ def _org_create(state: IamState, req: dict, resp: dict, when: Any) -> str | None
     policy_id = _scp_id(req, resp)
     if not policy_id or req.get("type", "SERVICE_CONTROL_POLICY") != "SERVICE_CONTROL_POLICY":
         return None
-    state.scps[policy_id] = ScpState(policy_id=policy_id, name=req.get("name"), document=_document(req.get("content")))
+    state.scps[policy_id] = ScpState(policy_id=policy_id, name=req.get("name"), document=_document(req.get("content")),
+                                     targets_known=True)
     return f"scp:{policy_id}"
 
 
@@ -403,13 +414,16 @@ def _undo_org_create(state: IamState, req: dict, resp: dict, when: Any) -> str |
     policy_id = _scp_id(req, resp)
     if not policy_id:
         return None
-    state.scps[policy_id] = ScpState(policy_id=policy_id, exists=False)
+    state.scps[policy_id] = ScpState(policy_id=policy_id, exists=False, targets_known=True)
     return f"scp:{policy_id}"
 
 
 def _undo_org_delete(state: IamState, req: dict, resp: dict, when: Any) -> str:
     scp = state.scp(req["policyId"])
     scp.exists = True
+    # Organizations deletes only a policy detached from every target (DeletePolicy, API reference).
+    scp.targets.clear()
+    scp.targets_known = True
     return f"scp:{scp.policy_id}"
 
 
