@@ -140,7 +140,8 @@ def test_flow_log_collection_writes_every_shape_the_loader_reads(
     assert result.pages == sum(result.calls.values())
 
 
-def test_collected_folder_loads(incident: dict[str, Any], tmp_path: Path) -> None:
+def _collect_incident(incident: dict[str, Any], folder: Path) -> None:
+    """Collect the incident's flow log from moto, with CloudTrail stubbed empty and Organizations refused."""
     clients = _cloudtrail_clients(
         {
             "us-east-1": [
@@ -152,9 +153,11 @@ def test_collected_folder_loads(incident: dict[str, Any], tmp_path: Path) -> Non
         }
     )
     clients["organizations"] = _organizations_denied()
-    collect(
-        tmp_path, flow_log_ids=[incident["flow_log_id"]], endpoint_url=incident["endpoint"], clients=clients
-    )
+    collect(folder, flow_log_ids=[incident["flow_log_id"]], endpoint_url=incident["endpoint"], clients=clients)
+
+
+def test_collected_folder_loads(incident: dict[str, Any], tmp_path: Path) -> None:
+    _collect_incident(incident, tmp_path)
 
     evidence = flowforensics.load(tmp_path, strict=True)
 
@@ -167,14 +170,7 @@ def test_a_collected_folder_is_diagnosed_end_to_end(incident: dict[str, Any], tm
     """collect, then `flowforensics diagnose --json` on what it wrote: the contract, for the collected flow log."""
     from flowforensics.cli import main
 
-    clients = _cloudtrail_clients(
-        {
-            "us-east-1": [(incident["role_name"], []), (incident["policy_arn"], []), (incident["boundary_arn"], [])],
-            REGION: [(incident["flow_log_id"], []), (incident["log_group"], []), (incident["role_arn"], [])],
-        }
-    )
-    clients["organizations"] = _organizations_denied()
-    collect(tmp_path, flow_log_ids=[incident["flow_log_id"]], endpoint_url=incident["endpoint"], clients=clients)
+    _collect_incident(incident, tmp_path)
 
     assert main(["diagnose", str(tmp_path), "--json"]) == 0
     entry = json.loads(capsys.readouterr().out)["flow_logs"][0]
