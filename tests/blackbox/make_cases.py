@@ -9,10 +9,8 @@ from __future__ import annotations
 
 import gzip
 import json
-import shutil
 import sys
-from collections.abc import Callable
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,6 @@ from aws import (  # noqa: E402  (run as a script: its folder is put on the path
     FIVE_ACTIONS,
     IAM_REGION,
     REGION,
-    actor_arn,
     alarm,
     alarm_history,
     allow,
@@ -65,54 +62,36 @@ from aws import (  # noqa: E402  (run as a script: its folder is put on the path
     trust,
     update_assume_role_policy,
     url_encoded,
-    z,
+)
+from cases import (  # noqa: E402  (run as a script, like aws)
+    LG,
+    ROLE,
+    entry,
+    fresh,
+    ref,
+    registry,
+    window,
+    write_all,
+    write_expected,
+    write_files,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
-ROLE = "FlowLogsDeliveryRole"
 ROLE_ID = "AROAQX2EXAMPLEFLOWA1B"
-LG = "/vpc/flow-logs/prod"
 ENI = "eni-0f3e2d1c0b9a87654"
 ALICE = assumed_role("AWSReservedSSO_PowerUser_5f2a9c1e", "alice@example.com")
 BOB = iam_user("bob")
 NOISE_ROLE = "app-orders-task-role"
-CASES: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {}
+CASES, case = registry()
 NO_IDENTITY_ALLOW = "because no identity-based policy allows the logs:{} action"
 
 
-def case(function: Callable[[], tuple[dict[str, Any], dict[str, Any]]]):
-    CASES[function.__name__.removeprefix("case_").replace("_", "-")] = function
-    return function
 
 
-def ref(rec: dict[str, Any]) -> dict[str, Any]:
-    """What the contract's trigger/recovery must say about a CloudTrail record."""
-    return {
-        "event_id": rec["eventID"],
-        "event_name": rec["eventName"],
-        "event_time": rec["eventTime"],
-        "actor": actor_arn(rec["userIdentity"]),
-    }
 
 
-def window(not_before: datetime, not_after: datetime) -> dict[str, str]:
-    return {"not_before": z(not_before), "not_after": z(not_after)}
 
 
-def entry(flow_log_id: str, status: str, root_cause: str, **fields: Any) -> dict[str, Any]:
-    expected = {
-        "flow_log_id": flow_log_id,
-        "status": status,
-        "root_cause": root_cause,
-        "region": REGION,
-        "account_id": ACCOUNT,
-        "role_arn": role_arn(ROLE),
-        "log_group": LG,
-        "trigger": None,
-        "recovery": None,
-    }
-    expected.update(fields)
-    return expected
 
 
 def history(case_name: str, flow_log_id: str, role: str = ROLE, group: str = LG, role_id: str = ROLE_ID,
@@ -802,26 +781,16 @@ def case_c20_empty_folder():
     return {}, {"empty": True, "exit_code": 1}
 
 
-def _bytes(content: Any) -> bytes:
-    if isinstance(content, bytes):
-        return content
-    return (json.dumps(content, indent=2) + "\n").encode()
 
 
 def write_case(name: str, files: dict[str, Any], expected: dict[str, Any]) -> None:
     folder = DATA / name
-    evidence = folder / "evidence"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    fresh(folder)
     if files and expected.get("manifest"):
-        _write_with_manifest(evidence, files, expected["manifest"])
+        _write_with_manifest(folder / "evidence", files, expected["manifest"])
     else:
-        for relative, content in files.items():
-            path = evidence / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_bytes(content))
-    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+        write_files(folder / "evidence", files)
+    write_expected(folder, expected)
 
 
 def _write_with_manifest(evidence: Path, files: dict[str, Any], collected_at: str) -> None:
@@ -849,11 +818,7 @@ def _write_with_manifest(evidence: Path, files: dict[str, Any], collected_at: st
 
 
 def main() -> None:
-    for name, build in CASES.items():
-        files, expected = build()
-        expected = {"case": name, "description": (build.__doc__ or "").strip(), **expected}
-        write_case(name, files, expected)
-    print(f"wrote {len(CASES)} cases under {DATA}")
+    write_all(CASES, DATA, write_case)
 
 
 if __name__ == "__main__":

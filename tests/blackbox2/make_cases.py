@@ -11,9 +11,7 @@ from __future__ import annotations
 import gzip
 import io
 import json
-import shutil
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -67,11 +65,21 @@ from aws import (  # noqa: E402  (run as a script: round one's folder is put on 
     url_encoded,
     z,
 )
+from cases import (  # noqa: E402  (run as a script, like aws)
+    LG,
+    ROLE,
+    entry,
+    fresh,
+    ref,
+    registry,
+    window,
+    write_all,
+    write_expected,
+    write_files,
+)
 
 DATA = Path(__file__).resolve().parent / "data"
-ROLE = "FlowLogsDeliveryRole"
 ROLE_ID = "AROAQX2EXAMPLEFLOWB2C"
-LG = "/vpc/flow-logs/prod"
 VPC = "vpc-0a1b2c3d4e5f60718"
 OPS = iam_user("ops-admin")
 BOB = iam_user("bob")
@@ -81,12 +89,9 @@ DENY_ALL_ARN = "arn:aws:iam::aws:policy/AWSDenyAll"
 # https://docs.aws.amazon.com/aws-managed-policy/latest/reference/AWSDenyAll.html (v2, the default)
 DENY_ALL = {"Version": "2012-10-17", "Statement": [{"Sid": "DenyAll", "Effect": "Deny", "Action": ["*"],
                                                     "Resource": "*"}]}
-CASES: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {}
+CASES, case = registry()
 
 
-def case(function: Callable[[], tuple[dict[str, Any], dict[str, Any]]]):
-    CASES[function.__name__.removeprefix("case_").replace("_", "-")] = function
-    return function
 
 
 # ---- shapes round one did not need ----
@@ -220,21 +225,10 @@ def ct_key(region: str, when: datetime, suffix: str) -> str:
 # ---- expectations ----
 
 
-def ref(rec: dict[str, Any]) -> dict[str, Any]:
-    return {"event_id": rec["eventID"], "event_name": rec["eventName"], "event_time": rec["eventTime"],
-            "actor": rec["userIdentity"]["arn"]}
 
 
-def window(not_before: datetime, not_after: datetime) -> dict[str, str]:
-    return {"not_before": z(not_before), "not_after": z(not_after)}
 
 
-def entry(flow_log_id: str, status: str, root_cause: str, **fields: Any) -> dict[str, Any]:
-    expected = {"flow_log_id": flow_log_id, "status": status, "root_cause": root_cause, "region": REGION,
-                "account_id": ACCOUNT, "role_arn": role_arn(ROLE), "log_group": LG, "trigger": None,
-                "recovery": None}
-    expected.update(fields)
-    return expected
 
 
 def noise(case_name: str, day: str) -> list[dict[str, Any]]:
@@ -944,8 +938,6 @@ def case_d19_managed_document_not_collected():
 # ---- writing ----
 
 
-def _bytes(content: Any) -> bytes:
-    return content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode()
 
 
 OPERATIONS = {"lookup-events": "cloudtrail:LookupEvents", "describe-flow-logs": "ec2:DescribeFlowLogs",
@@ -973,9 +965,7 @@ def _collect(evidence: Path, files: dict[str, Any], when: datetime, *, default_n
 def write_case(name: str, files: dict[str, Any], expected: dict[str, Any]) -> None:
     folder = DATA / name
     evidence = folder / "evidence"
-    if folder.exists():
-        shutil.rmtree(folder)
-    folder.mkdir(parents=True)
+    fresh(folder)
     if "observations" in files:  # a collection, then `watch` appending observations to the same manifest
         _collect(evidence, files["first"], t(expected["manifest"][0]), default_names=False)
         for moment, observed in files["observations"]:
@@ -983,19 +973,12 @@ def write_case(name: str, files: dict[str, Any], expected: dict[str, Any]) -> No
     elif expected.get("manifest"):
         _collect(evidence, files, t(expected["manifest"][0]), default_names=False)
     else:
-        for relative, content in files.items():
-            path = evidence / relative
-            path.parent.mkdir(parents=True, exist_ok=True)
-            path.write_bytes(_bytes(content))
-    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+        write_files(evidence, files)
+    write_expected(folder, expected)
 
 
 def main() -> None:
-    for name, build in CASES.items():
-        files, expected = build()
-        doc = " ".join((build.__doc__ or "").split())
-        write_case(name, files, {"case": name, "description": doc, **expected})
-    print(f"wrote {len(CASES)} cases under {DATA}")
+    write_all(CASES, DATA, write_case)
 
 
 if __name__ == "__main__":

@@ -12,9 +12,7 @@ decided from AWS's documentation and DESIGN.md, never from the tool's output; ea
 from __future__ import annotations
 
 import json
-import shutil
 import sys
-from collections.abc import Callable
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -27,7 +25,6 @@ from aws import (  # noqa: E402  (run as a script: round one's folder is put on 
     FIVE_ACTIONS,
     IAM_REGION,
     REGION,
-    actor_arn,
     allow,
     assumed_role,
     attach_role_policy,
@@ -55,13 +52,22 @@ from aws import (  # noqa: E402  (run as a script: round one's folder is put on 
     t,
     trust,
     update_assume_role_policy,
-    z,
+)
+from cases import (  # noqa: E402  (run as a script, like aws)
+    LG,
+    ROLE,
+    entry,
+    fresh,
+    ref,
+    registry,
+    window,
+    write_all,
+    write_expected,
+    write_files,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
-ROLE = "FlowLogsDeliveryRole"
 ROLE_ID = "AROAQX2EXAMPLEFLOWC3D"
-LG = "/vpc/flow-logs/prod"
 VPC = "vpc-0e3c1a2b3c4d5e6f7"
 OPS = iam_user("ops-admin")
 ALICE = assumed_role("AWSReservedSSO_PowerUser_5f2a9c1e", "alice@example.com")
@@ -69,12 +75,9 @@ BOB = iam_user("bob")
 SETUP_DAY = "2024-06-03"
 NO_ALLOW = "because no identity-based policy allows the logs:{} action"
 EXPLICIT = "with an explicit deny in an identity-based policy"
-CASES: dict[str, Callable[[], tuple[dict[str, Any], dict[str, Any]]]] = {}
+CASES, case = registry()
 
 
-def case(function: Callable[[], tuple[dict[str, Any], dict[str, Any]]]):
-    CASES[function.__name__.removeprefix("case_").replace("_", "-")] = function
-    return function
 
 
 # ---- shapes round one did not need ----
@@ -103,22 +106,10 @@ def create_log_group(case_name, when, who, group=LG):
     return record(case_name, "CreateLogGroup", "logs.amazonaws.com", when, who, {"logGroupName": group})
 
 
-def ref(rec: dict[str, Any]) -> dict[str, Any]:
-    """What the contract's trigger/recovery must say about a CloudTrail record."""
-    return {"event_id": rec["eventID"], "event_name": rec["eventName"], "event_time": rec["eventTime"],
-            "actor": actor_arn(rec["userIdentity"])}
 
 
-def window(not_before: datetime, not_after: datetime) -> dict[str, str]:
-    return {"not_before": z(not_before), "not_after": z(not_after)}
 
 
-def entry(flow_log_id: str, status: str, root_cause: str, **fields: Any) -> dict[str, Any]:
-    expected = {"flow_log_id": flow_log_id, "status": status, "root_cause": root_cause, "region": REGION,
-                "account_id": ACCOUNT, "role_arn": role_arn(ROLE), "log_group": LG, "trigger": None,
-                "recovery": None}
-    expected.update(fields)
-    return expected
 
 
 def setup(name: str, fl: str, permissions: dict[str, Any] | None = None, *, managed: str | None = None,
@@ -593,21 +584,13 @@ def case_e16_noisy_account():
 
 def write_case(name: str, files: dict[str, Any], expected: dict[str, Any]) -> None:
     folder = DATA / name
-    if folder.exists():
-        shutil.rmtree(folder)
-    for relative, content in files.items():
-        path = folder / "evidence" / relative
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(content if isinstance(content, bytes) else (json.dumps(content, indent=2) + "\n").encode())
-    (folder / "expected.json").write_text(json.dumps(expected, indent=2) + "\n")
+    fresh(folder)
+    write_files(folder / "evidence", files)
+    write_expected(folder, expected)
 
 
 def main() -> None:
-    for name, build in CASES.items():
-        files, expected = build()
-        doc = " ".join((build.__doc__ or "").split())
-        write_case(name, files, {"case": name, "description": doc, **expected})
-    print(f"wrote {len(CASES)} cases under {DATA}")
+    write_all(CASES, DATA, write_case)
 
 
 if __name__ == "__main__":

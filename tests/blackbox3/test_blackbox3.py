@@ -3,29 +3,32 @@
 Each folder under ``data/`` holds CloudTrail records and nothing else (lookup-events per region, S3 ``.json.gz``
 trees, a Lake JSON array or JSON Lines; see ``make_cases.py``, which cites the AWS page behind every
 expectation) and an ``expected.json``. The tests only run the command line and read its output; the contract
-checks are round two's (``tests/blackbox2``), the CloudTrail-only expectations are below.
+and expectation checks are shared by the three rounds (``tests/blackbox/contract.py``), the CloudTrail-only
+alternatives are below.
 """
 
 from __future__ import annotations
 
 import json
-import shutil
 from pathlib import Path
 from typing import Any
 
 import pytest
-from blackbox2.test_blackbox2 import (
-    _event_expectations,
-    _finding_expectations,
-    _remediation_expectations,
-    _window_problem,
-    contract_problems,
-    run,
+from blackbox.contract import (
+    diagnoses,
+    event_expectations,
+    evidence_copies,
+    expectations,
+    failure_started_problems,
+    finding_expectations,
+    follows_the_contract,
+    matches_what_aws_did,
+    remediation_expectations,
 )
 
 DATA = Path(__file__).resolve().parent / "data"
-CASES = sorted(p.name for p in DATA.iterdir() if (p / "expected.json").is_file())
-EXPECTED = {name: json.loads((DATA / name / "expected.json").read_text()) for name in CASES}
+EXPECTED = expectations(DATA)
+CASES = list(EXPECTED)
 # what each input may not contain: the point of this round
 NOT_CLOUDTRAIL = ("FlowLogs", "RoleDetailList", "Role", "logGroups", "logStreams", "MetricDataResults",
                   "MetricAlarms", "EvaluationResults", "Policy", "PolicyDocument")
@@ -34,16 +37,7 @@ NOT_CLOUDTRAIL = ("FlowLogs", "RoleDetailList", "Role", "logGroups", "logStreams
 @pytest.fixture(scope="module")
 def diagnosed(tmp_path_factory: pytest.TempPathFactory) -> Any:
     """``diagnose --json`` of each case, run once on a copy of its evidence (never beside its expectations)."""
-    answers: dict[str, tuple[int, str, str]] = {}
-
-    def answer(name: str) -> tuple[int, str, str]:
-        if name not in answers:
-            target = tmp_path_factory.mktemp(name) / "evidence"
-            shutil.copytree(DATA / name / "evidence", target)
-            answers[name] = run("diagnose", str(target), "--json")
-        return answers[name]
-
-    return answer
+    return diagnoses(evidence_copies(tmp_path_factory, DATA, EXPECTED), EXPECTED)
 
 
 def test_the_round_is_cloudtrail_only() -> None:
@@ -58,11 +52,7 @@ def test_the_round_is_cloudtrail_only() -> None:
 
 @pytest.mark.parametrize("name", CASES)
 def test_diagnose_json_follows_the_contract(name: str, diagnosed: Any) -> None:
-    code, out, err = diagnosed(name)
-    assert code == 0, f"exit {code}: {err}"
-    assert "Traceback" not in err
-    problems = contract_problems(json.loads(out))
-    assert not problems, "\n".join(problems)
+    follows_the_contract(diagnosed(name))
 
 
 def _alternatives(entry: dict[str, Any], expected: dict[str, Any], where: str) -> tuple[dict[str, Any], list[str]]:
@@ -87,26 +77,14 @@ def expectation_problems(entry: dict[str, Any], expected: dict[str, Any]) -> lis
                  for key in ("region", "account_id", "role_arn", "log_group") if entry[key] != expected[key]]
     if entry["root_cause"] == "inconclusive" and entry["confidence"] == "confirmed":
         problems.append(f"{where}: an inconclusive diagnosis cannot be 'confirmed'")
-    wanted, got = expected["failure_started"], entry["failure_started"]
-    if wanted is None and got is not None:
-        problems.append(f"{where}: failure_started {got}, expected null")
-    elif wanted is not None and not (got is None and expected.get("failure_started_may_be_null")):
-        problems += _window_problem(got, wanted, f"{where}: failure_started")
-    problems += _event_expectations(entry, decided, where)
+    problems += failure_started_problems(entry, expected, where)
+    problems += event_expectations(entry, decided, where)
     if decided["root_cause"] == "inconclusive":
         decided.pop("confirmed_finding", None)
-    problems += _finding_expectations(entry, decided, where)
-    return problems + _remediation_expectations(entry, decided, where)
+    problems += finding_expectations(entry, decided, where)
+    return problems + remediation_expectations(entry, decided, where)
 
 
 @pytest.mark.parametrize("name", CASES)
 def test_diagnosis_from_cloudtrail_alone_matches_what_aws_did(name: str, diagnosed: Any) -> None:
-    code, out, err = diagnosed(name)
-    assert code == 0, f"exit {code}: {err}"
-    got = {entry["flow_log_id"]: entry for entry in json.loads(out)["flow_logs"]}
-    wanted = {entry["flow_log_id"]: entry for entry in EXPECTED[name]["flow_logs"]}
-    problems = [f"flow logs {sorted(got)}, expected {sorted(wanted)}"] if set(got) != set(wanted) else []
-    for flow_log_id, expected in wanted.items():
-        if flow_log_id in got:
-            problems += expectation_problems(got[flow_log_id], expected)
-    assert not problems, EXPECTED[name]["description"] + "\n" + "\n".join(problems)
+    matches_what_aws_did(diagnosed(name), EXPECTED[name], expectation_problems)
