@@ -12,7 +12,7 @@ the role's boundary and session policy, unless the policy grants to ``*``.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 from flowforensics.analysis.iam.documents import (
@@ -267,6 +267,9 @@ def _levels_allow(levels: tuple[tuple[CompiledPolicy, ...], ...], allowed: set[i
 def decide(request: Request, layers: Layers) -> Decision:
     """Decide ``request`` against already compiled ``layers`` (see :func:`evaluate`)."""
     principal = parse_principal(request.principal)
+    if principal.is_service_linked:
+        # "SCPs don't affect any service-linked role" (Organizations User Guide, "Service control policies").
+        layers = replace(layers, scp_levels=())
     context = request_context(request, principal)
     matched: dict[str, list[CompiledStatement]] = {}
     listed: list[MatchedStatement] = []

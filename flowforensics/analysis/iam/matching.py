@@ -238,6 +238,11 @@ class Principal:
         session) makes the request: an account principal covers all of them."""
         return self.kind in {"root", "user", "role", "session", "federated"}
 
+    @property
+    def is_service_linked(self) -> bool:
+        """Whether the principal is a service-linked role (its ARN's path is ``/aws-service-role/``)."""
+        return self.kind == "role" and self.text.split(":", 5)[5].startswith("role/aws-service-role/")
+
 
 _IAM_KINDS = {"root": "root", "user": "user", "role": "role", "assumed-role": "session",
               "federated-user": "federated", "oidc-provider": "provider", "saml-provider": "provider"}
