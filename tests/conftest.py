@@ -1,18 +1,16 @@
-"""Shared fixtures: where the third-party CloudTrail samples live."""
+"""Shared fixtures: the third-party CloudTrail samples copied into ``tests/data``."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-
-REPO = Path(__file__).resolve().parents[1]
-SAMPLES = REPO.parent / "shared" / "data" / "cloudtrail-samples"
+from sample_paths import SAMPLES
 
 
 @pytest.fixture(scope="session")
 def samples() -> Path:
-    """The real CloudTrail samples of ``shared/data`` (read-only)."""
+    """The real CloudTrail samples of ``tests/data/cloudtrail-samples`` (read-only)."""
     if not SAMPLES.is_dir():
-        pytest.fail(f"the shared CloudTrail samples are missing at {SAMPLES}")
+        pytest.fail(f"the CloudTrail samples are missing at {SAMPLES}")
     return SAMPLES

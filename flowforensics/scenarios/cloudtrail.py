@@ -2,7 +2,7 @@
 
 A record is built by :meth:`Trail.call` from an :class:`Actor` (who), a service, an operation and
 its parameters; the field order, ``userIdentity`` blocks, ``tlsDetails`` and ids follow real records
-(see the stratus-red-team and panther samples in ``shared/data/cloudtrail-samples``). Records then
+(see the stratus-red-team and panther samples in ``tests/data/cloudtrail-samples``). Records then
 leave as ``cloudtrail lookup-events`` pages (:func:`lookup_pages`) or as the gzipped log files
 CloudTrail delivers to S3 (:func:`s3_log_files`).
 """

@@ -7,6 +7,7 @@ import shutil
 
 import pandas as pd
 import pytest
+from sample_paths import SAMPLES
 
 import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
@@ -14,8 +15,6 @@ from flowforensics.analysis.results import CONFIDENCES, STATUSES, VERDICTS
 from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.errors import EvidenceError
 from flowforensics.scenarios import SCENARIOS
-
-from .conftest import SAMPLES
 
 VPC_REMOVE_FLOW_LOGS = SAMPLES / "stratus-red-team" / "aws.defense-evasion.vpc-remove-flow-logs.json"
 # Metrics come in 5-minute periods: the evidence bounds when delivery failed or resumed only that closely.

@@ -11,11 +11,12 @@ import shutil
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
+from sample_paths import SAMPLES
+
 import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.analysis.stated import stated_denial
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cloudtrail-samples"
 ACCOUNT, REGION = "111122223333", "eu-west-1"
 ROLE_NAME = "FlowLogsDeliveryRole"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/{ROLE_NAME}"

@@ -52,7 +52,7 @@ def test_diagnose_command_json_and_summary(capsys) -> None:
 
 
 def test_diagnose_command_one_line_per_failing_flow_log(capsys) -> None:
-    from .conftest import SAMPLES
+    from sample_paths import SAMPLES
 
     assert main(["diagnose", str(SAMPLES)]) == 0
     lines = capsys.readouterr().out.splitlines()

@@ -18,9 +18,10 @@ from datetime import datetime
 from pathlib import Path
 from typing import Any
 
+from sample_paths import SAMPLES
+
 from flowforensics.cli import main
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cloudtrail-samples"
 ROOT_CAUSES = {
     "trust-missing-service", "trust-condition-mismatch", "permission-missing", "explicit-deny", "boundary-deny",
     "scp-deny", "role-deleted", "role-recreated", "log-group-deleted", "kms-key-denied", "rate-limited",

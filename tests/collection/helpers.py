@@ -9,10 +9,10 @@ from typing import Any
 
 import boto3
 from botocore.stub import Stubber
+from sample_paths import SAMPLES
 
 REGION = "eu-west-1"
 ACCOUNT = "123456789012"  # moto's account
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cloudtrail-samples"
 
 TRUST = {
     "Version": "2012-10-17",

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import pytest
+from sample_paths import SAMPLES
 
 from flowforensics.analysis.iam import parse_access_denied
 
-SAMPLES = Path(__file__).resolve().parents[2] / ".." / "shared" / "data" / "cloudtrail-samples"
 USER = "arn:aws:iam::123456789012:user/Matt"
 HEAD = f"User: {USER} is not authorized to perform: logs:PutLogEvents on resource: arn:aws:logs:eu-west-1:123456789012:log-group:/vpc/flow:log-stream:eni-1"
 
