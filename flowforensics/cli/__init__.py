@@ -1,19 +1,23 @@
 """The ``flowforensics`` command: a table of subcommands, each a module with ``add_arguments`` and ``run``.
 
-Exit status (DESIGN.md): 0 done; 1 the evidence or the request is bad (one line on stderr naming the
-file and the reason); 2 usage. Bad input never shows a traceback.
+Exit status: 0 done; 1 the evidence or the request is bad (one line on stderr naming the file and the
+reason); 2 usage. Bad input never shows a traceback. Everything printed goes through the terminal-safe
+streams of ``presentation/terminal.py``: evidence cannot send escape sequences to the analyst's terminal.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
+import os
 import sys
 from collections.abc import Sequence
 from typing import Any
 
 from flowforensics import __version__
 from flowforensics.errors import FlowForensicsError
+from flowforensics.presentation.terminal import for_terminal, terminal_safe_streams
 
 # subcommand -> (module under flowforensics.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
@@ -42,7 +46,7 @@ def load_evidence(path: str) -> Any:
 
     evidence = require_evidence(flowforensics.load(path))
     for problem in evidence.problems:
-        print(f"flowforensics: warning: {problem}", file=sys.stderr)
+        print(f"flowforensics: warning: {for_terminal(problem)}", file=sys.stderr)
     return evidence
 
 
@@ -65,15 +69,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
-    args = build_parser().parse_args(argv)
     try:
-        return int(args._run(args) or 0)
-    except FlowForensicsError as exc:
-        print(f"flowforensics: {exc}", file=sys.stderr)
-        return 1
-    except KeyboardInterrupt:
-        print("flowforensics: interrupted", file=sys.stderr)
-        return 130
+        with terminal_safe_streams():
+            args = build_parser().parse_args(argv)
+            try:
+                return int(args._run(args) or 0)
+            except FlowForensicsError as exc:
+                print(f"flowforensics: {for_terminal(exc)}", file=sys.stderr)
+                return 1
+            except KeyboardInterrupt:
+                print("flowforensics: interrupted", file=sys.stderr)
+                return 130
+    except BrokenPipeError:
+        return _reader_went_away()
+
+
+def _reader_went_away() -> int:
+    """The reader of our output closed it (``diagnose | head``): stop quietly, as ``yes | head`` does.
+
+    The process's stdout is pointed at /dev/null so that the interpreter's final flush cannot raise again.
+    """
+    if sys.stdout is sys.__stdout__:
+        with contextlib.suppress(OSError, ValueError):
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 141  # 128 + SIGPIPE: the status of a command that a closed pipe stopped
 
 
 if __name__ == "__main__":

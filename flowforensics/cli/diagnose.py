@@ -5,6 +5,8 @@ from __future__ import annotations
 import argparse
 from typing import Any
 
+from flowforensics.presentation.terminal import for_terminal as shown
+
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``diagnose``."""
@@ -15,28 +17,31 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def one_line(entry: Any) -> str:
     """One line for a flow log: status, root cause, since when, and the trigger."""
-    line = f"{entry.flow_log_id} {entry.status} {entry.root_cause} ({entry.confidence})"
+    line = f"{shown(entry.flow_log_id)} {shown(entry.status)} {entry.root_cause} ({entry.confidence})"
     if entry.failure_started:
         line += f" since {entry.failure_started}"
     if entry.trigger:
-        line += f"; trigger {entry.trigger.event_name} {entry.trigger.event_id} by {entry.trigger.actor or 'unknown'}"
+        trigger = entry.trigger
+        line += f"; trigger {shown(trigger.event_name)} {shown(trigger.event_id)} by {shown(trigger.actor) or 'unknown'}"
     if entry.recovery:
-        line += f"; recovery {entry.recovery.event_name} {entry.recovery.event_id}"
+        line += f"; recovery {shown(entry.recovery.event_name)} {shown(entry.recovery.event_id)}"
     return line
 
 
 def summary(entry: Any) -> list[str]:
     """The human summary of one flow log: the line, what it delivers where, findings and the fix."""
-    lines = [one_line(entry), f"  role {entry.role_arn or 'unknown'} -> log group {entry.log_group or 'unknown'} ({entry.region})"]
+    lines = [one_line(entry), f"  role {shown(entry.role_arn) or 'unknown'} -> log group "
+                               f"{shown(entry.log_group) or 'unknown'} ({shown(entry.region)})"]
     if entry.recovery:
-        lag = f"{entry.recovery.lag_seconds:.0f} s after it" if entry.recovery.lag_seconds is not None else "not seen"
-        lines.append(f"  fixed by {entry.recovery.event_name} at {entry.recovery.event_time} by {entry.recovery.actor}; "
-                     f"delivery resumed {entry.recovery.delivery_resumed or 'n/a'} ({lag})")
+        recovery = entry.recovery
+        lag = f"{recovery.lag_seconds:.0f} s after it" if recovery.lag_seconds is not None else "not seen"
+        lines.append(f"  fixed by {shown(recovery.event_name)} at {shown(recovery.event_time)} by {shown(recovery.actor)}; "
+                     f"delivery resumed {recovery.delivery_resumed or 'n/a'} ({lag})")
     for finding in entry.findings:
         if finding.verdict != "ruled_out":
-            shown = f" [{', '.join(finding.evidence[:3])}]" if finding.evidence else ""
-            lines.append(f"  {finding.verdict:12} {finding.code}: {finding.summary}{shown}")
-    lines += [f"  fix: {command}" for command in entry.remediation.commands]
+            cited = f" [{', '.join(shown(item) for item in finding.evidence[:3])}]" if finding.evidence else ""
+            lines.append(f"  {finding.verdict:12} {finding.code}: {shown(finding.summary)}{cited}")
+    lines += [f"  fix: {shown(command)}" for command in entry.remediation.commands]
     return lines
 
 
@@ -50,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
         print(result.to_json())
         return 0
     if not result.flow_logs:
-        print(f"{args.evidence}: no flow log in this evidence")
+        print(f"{shown(args.evidence)}: no flow log in this evidence")
     elif len(result.flow_logs) == 1:
         print("\n".join(summary(result.flow_logs[0])))
     else:

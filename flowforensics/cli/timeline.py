@@ -13,7 +13,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--flow-log-id", help="only this flow log")
     shape = parser.add_mutually_exclusive_group()
     shape.add_argument("--json", action="store_true", help="one JSON object per row, in a JSON array")
-    shape.add_argument("--csv", action="store_true", help="CSV with the timeline frame's columns")
+    shape.add_argument("--csv", action="store_true", help="CSV with the timeline frame's columns; a cell that a spreadsheet would run as a formula "
+                       "(starting with = + - @, a tab or CR) is prefixed with an apostrophe")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -22,6 +23,7 @@ def run(args: argparse.Namespace) -> int:
     from flowforensics.cli import load_evidence
     from flowforensics.errors import EvidenceError
     from flowforensics.evidence.values import iso
+    from flowforensics.presentation.terminal import for_spreadsheet, for_terminal
 
     evidence = load_evidence(args.evidence)
     if args.flow_log_id and not (evidence.flow_logs["flow_log_id"] == args.flow_log_id).any():
@@ -30,9 +32,12 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         print(table.to_json(orient="records", date_format="iso", indent=2, default_handler=str))
     elif args.csv:
+        # Cells come from evidence: none may run as a spreadsheet formula or carry a control character.
         table = table.assign(detail=table["detail"].map(lambda detail: json.dumps(detail, default=str)))
+        text_columns = table.select_dtypes(include=["object", "string"]).columns
+        table[text_columns] = table[text_columns].map(for_spreadsheet)
         table.to_csv(sys.stdout, index=False, date_format="%Y-%m-%dT%H:%M:%SZ")
     else:
         for row in table.itertuples(index=False):
-            print(f"{iso(row.time) or 'no time':20}  {row.lane:9}  {row.summary}")
+            print(f"{iso(row.time) or 'no time':20}  {for_terminal(row.lane):9}  {for_terminal(row.summary)}")
     return 0

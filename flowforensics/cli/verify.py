@@ -15,11 +15,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     """Print one line per changed, missing or added file; fail when there is any."""
     from flowforensics.evidence.manifest import MANIFEST_NAME, verify
+    from flowforensics.presentation.terminal import for_terminal
 
     problems = verify(args.evidence)
     if problems:
         for problem in problems:
-            print(f"{problem.problem}: {args.evidence}/{problem.path}")
+            print(f"{problem.problem}: {for_terminal(args.evidence)}/{for_terminal(problem.path)}")
         raise EvidenceError(f"{args.evidence}/{MANIFEST_NAME}", f"{len(problems)} file(s) do not match the manifest")
     print(f"{args.evidence}: every file matches {MANIFEST_NAME}")
     return 0
