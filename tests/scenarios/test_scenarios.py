@@ -14,6 +14,7 @@ from typing import Any
 import botocore.session
 import pytest
 from botocore.validate import ParamValidator
+from sample_paths import SAMPLES
 
 from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.evidence.manifest import verify
@@ -21,7 +22,7 @@ from flowforensics.evidence.values import parse_document, parse_time
 from flowforensics.scenarios import DEFAULT_SCENARIO, SCENARIOS, write_scenario
 from flowforensics.scenarios.incidents import INCIDENTS
 
-from .helpers import SAMPLES, cloudtrail_records, manifest, payloads
+from .helpers import cloudtrail_records, manifest, payloads
 
 NAMES = list(SCENARIOS)
 INCIDENT = {incident.name: incident for incident in INCIDENTS}
