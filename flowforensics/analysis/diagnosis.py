@@ -144,6 +144,31 @@ def _status(row: dict[str, Any], found: list[Signal], table: Verdicts | None) ->
     return "UNKNOWN"
 
 
+def _refused_now(table: Verdicts | None, outcomes: list[Outcome]) -> str | None:
+    """The root cause by which the evidence's latest state refuses delivery (None: nothing refuses it now).
+
+    The role's latest state as its IAM verdict decides it (holes leave it undecided), else a KMS key
+    policy as collected that CloudWatch Logs may not use.
+    """
+    if table is not None and table.states and table.states[-1].allowed is False:
+        return table.states[-1].root_cause
+    kms = next((o for o in outcomes if o.finding.code == "kms-key-denied"), None)
+    if kms is not None and kms.finding.verdict == "confirmed" and kms.recovery is None:
+        return "kms-key-denied"
+    return None
+
+
+def _state(status: str, failed_before: bool, refused: str | None) -> str:
+    """The flow log's state (a key of :data:`~flowforensics.analysis.results.STATES`)."""
+    if status in ("FAILED", "DELETED"):
+        return "failing"
+    if status != "SUCCESS":
+        return "unknown"
+    if refused is not None:
+        return "at-risk"
+    return "recovered" if failed_before else "healthy"
+
+
 def _recovery(outcome: Outcome, found: list[Signal], window: Any) -> Recovery | None:
     event = outcome.recovery
     if event is None:
@@ -359,6 +384,8 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     iam_fix, basis = _iam_fix(history, target, chosen, case) if needs_fix else (None, "")
     if basis:
         findings = [replace(f, summary=f"{f.summary}; {basis}") if f is chosen.finding else f for f in findings]
+    recovery = _recovery(chosen, found, window) if chosen is not None else None
+    failure_started = iso(started.to_pydatetime()) if _time(started) is not None else None
     return FlowLogDiagnosis(
         flow_log_id=row["flow_log_id"],
         region=subject.region,
@@ -368,13 +395,14 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         status=status,
         root_cause=code,
         confidence=_confidence(code, chosen, window, found, case),
-        failure_started=iso(started.to_pydatetime()) if _time(started) is not None else None,
+        failure_started=failure_started,
         trigger=EventRef(trigger["event_id"], trigger["event_name"], iso(trigger["event_time"].to_pydatetime()), trigger["actor"])
         if trigger
         else None,
-        recovery=_recovery(chosen, found, window) if chosen is not None else None,
+        recovery=recovery,
         findings=findings,
         remediation=fix_for(code, _facts(evidence, row, subject), iam_fix) if needs_fix else Remediation(),
+        state=_state(status, failure_started is not None or recovery is not None, _refused_now(table, outcomes)),
     )
 
 

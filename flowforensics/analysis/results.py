@@ -10,6 +10,20 @@ from typing import Any
 STATUSES = ("FAILED", "SUCCESS", "DELETED", "UNKNOWN")
 CONFIDENCES = ("confirmed", "likely", "possible")
 VERDICTS = ("confirmed", "ruled_out", "inconclusive")
+# What the evidence says of each flow log now, beside AWS's own DeliverLogsStatus (``status``):
+# state -> its definition, the one the diagnosis applies (first match wins, in this order).
+STATES: dict[str, str] = {
+    "failing": "delivery fails at the latest observation (status FAILED), or the flow log was deleted (DELETED): "
+               "no flow logs reach the log group",
+    "at-risk": "delivery still works (status SUCCESS), but the role, permissions boundary, SCPs or KMS key policy "
+               "as the evidence shows them now refuse it: AWS keeps delivering on the credentials it already "
+               "holds until they expire; root_cause names what will stop it",
+    "recovered": "delivery works (status SUCCESS) after a failure the evidence shows (failure_started or "
+                 "recovery set), and nothing collected refuses it now",
+    "healthy": "delivery works (status SUCCESS), the evidence shows no failure, and nothing collected refuses it",
+    "unknown": "no delivery signal (DeliverLogsStatus, log streams, metrics, alarms or refused calls) says "
+               "whether it delivers (status UNKNOWN)",
+}
 
 
 @dataclass
@@ -66,6 +80,7 @@ class FlowLogDiagnosis:
     recovery: Recovery | None
     findings: list[Finding] = field(default_factory=list)
     remediation: Remediation = field(default_factory=Remediation)
+    state: str = "unknown"  # a key of STATES (added to the contract: every other field is unchanged)
 
     def to_dict(self) -> dict[str, Any]:
         """The contract's JSON object for this flow log."""
@@ -85,7 +100,7 @@ class FlowLogDiagnosis:
         )
         return (
             f"<div class='ff-diagnosis'><h4>{esc(self.flow_log_id)}: {esc(self.root_cause)} "
-            f"({esc(self.confidence)})</h4><p>status {esc(self.status)}; failure started "
+            f"({esc(self.confidence)})</h4><p>{esc(self.state)}, status {esc(self.status)}; failure started "
             f"{esc(self.failure_started or 'n/a')}; trigger {trigger}</p>"
             f"<table><tr><th>code</th><th>verdict</th><th>summary</th><th>evidence</th></tr>{rows}</table></div>"
         )

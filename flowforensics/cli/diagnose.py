@@ -12,7 +12,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``diagnose``."""
     parser.add_argument("evidence", help="an evidence folder or file")
     parser.add_argument("--flow-log-id", help="diagnose only this flow log")
-    parser.add_argument("--json", action="store_true", help="print the diagnose --json contract of DESIGN.md")
+    parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON: one object per flow log, with its status, state and root cause (see the README)")
 
 
 def one_line(entry: Any) -> str:

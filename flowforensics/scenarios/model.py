@@ -51,7 +51,8 @@ class Incident:
         How delivery breaks: ``request`` (at the next delivery after the trigger: permissions are
         evaluated per request), ``session`` (at the next session refresh: a trust policy is checked
         only when the service assumes the role again), ``spontaneous`` (no trigger, at
-        ``failure_after``), ``stop`` (the flow log is deleted) or ``none``.
+        ``failure_after``), ``stop`` (the flow log is deleted), ``latent`` (the trigger refuses delivery,
+        but the service's session still delivers when evidence is collected) or ``none``.
     symptom : str
         A key of :data:`flowforensics.scenarios.world.SYMPTOMS`: the CloudTrail calls that fail at
         each failed delivery ("" for none).
@@ -117,7 +118,8 @@ class Expected:
     event's time; ``None`` when delivery never failed, including a deleted flow log (it stops, it does
     not fail). ``trigger_actor`` is the trigger's ``userIdentity.arn``. ``delivery_resumed`` is the
     first delivery after the recovery event. ``red_herring_event_ids`` are unrelated changes close to
-    the failure (another role's policy) that a diagnosis must not name.
+    the failure (another role's policy) that a diagnosis must not name. ``state`` is the flow log's
+    state (:data:`flowforensics.analysis.results.STATES`).
     """
 
     flow_log_id: str
@@ -135,6 +137,7 @@ class Expected:
     recovery_event_name: str | None
     delivery_resumed: str | None
     red_herring_event_ids: tuple[str, ...] = ()
+    state: str = "unknown"
 
 
 @dataclass(frozen=True)

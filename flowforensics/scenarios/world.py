@@ -547,6 +547,12 @@ def _expected(world: World, delivery: Delivery, collected: datetime) -> Expected
         status = "FAILED"
     else:
         status = "SUCCESS"
+    if status != "SUCCESS":
+        state = "failing"
+    elif world.incident.breaks == "latent":
+        state = "at-risk"
+    else:
+        state = "recovered" if delivery.failure_started else "healthy"
     return Expected(
         flow_log_id=world.flow_log["id"],
         region=world.region,
@@ -563,6 +569,7 @@ def _expected(world: World, delivery: Delivery, collected: datetime) -> Expected
         recovery_event_name=recovery["eventName"] if recovery else None,
         delivery_resumed=iso(delivery.resumed),
         red_herring_event_ids=tuple(r["eventID"] for r in world.parts.get("red-herring", [])),
+        state=state,
     )
 
 

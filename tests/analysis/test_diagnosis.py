@@ -11,7 +11,7 @@ from sample_paths import SAMPLES
 
 import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
-from flowforensics.analysis.results import CONFIDENCES, STATUSES, VERDICTS
+from flowforensics.analysis.results import CONFIDENCES, STATES, STATUSES, VERDICTS
 from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.errors import EvidenceError
 from flowforensics.scenarios import SCENARIOS
@@ -31,6 +31,7 @@ def _check_contract(entry: dict) -> None:
     assert entry["status"] in STATUSES
     assert entry["root_cause"] in ROOT_CAUSES
     assert entry["confidence"] in CONFIDENCES
+    assert entry["state"] in STATES
     assert {f["code"] for f in entry["findings"]} >= set(ROOT_CAUSES) - {"inconclusive"}
     assert all(f["verdict"] in VERDICTS for f in entry["findings"])
     assert set(entry["remediation"]) == {"permissions_policy", "trust_policy", "commands"}
@@ -71,7 +72,7 @@ def test_sample_incident_is_diagnosed_right(name: str, scenario_folder) -> None:
     result = diagnose(flowforensics.load(scenario_folder(name)), expected.flow_log_id).to_dict()
     (entry,) = result["flow_logs"]
     _check_contract(entry)
-    assert (entry["status"], entry["root_cause"]) == (expected.status, expected.root_cause)
+    assert (entry["status"], entry["root_cause"], entry["state"]) == (expected.status, expected.root_cause, expected.state)
     assert (entry["role_arn"], entry["log_group"], entry["region"]) == (expected.role_arn, expected.log_group, expected.region)
     trigger, recovery = entry["trigger"] or {}, entry["recovery"] or {}
     assert (trigger.get("event_id"), trigger.get("event_name"), trigger.get("actor")) == (

@@ -32,6 +32,8 @@ IAM_CAUSES = {"trust-missing-service", "trust-condition-mismatch", "permission-m
               "boundary-deny"}
 ENTRY_KEYS = {"flow_log_id", "region", "account_id", "role_arn", "log_group", "status", "root_cause", "confidence",
               "failure_started", "trigger", "recovery", "findings", "remediation"}
+# Keys added to an entry since (the contract changes only additively), with their values.
+ADDED_KEYS = {"state": {"failing", "recovered", "at-risk", "healthy", "unknown"}}
 EVENT_KEYS = {"event_id", "event_name", "event_time", "actor"}
 ISO_UTC = re.compile(r"^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|\+00:00)$")
 ANY_TIME = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(\.\d+)?(Z|[+-]\d\d:\d\d)")
@@ -169,9 +171,11 @@ def contract_problems(document: Any) -> list[str]:
     problems: list[str] = []
     for entry in document["flow_logs"]:
         where = entry.get("flow_log_id", "?")
-        if set(entry) != ENTRY_KEYS:
+        if not ENTRY_KEYS <= set(entry) <= ENTRY_KEYS | set(ADDED_KEYS):
             problems.append(f"{where}: keys {sorted(set(entry) ^ ENTRY_KEYS)} differ from the contract")
             continue
+        problems += [f"{where}: {key} {entry[key]!r}" for key, values in ADDED_KEYS.items()
+                     if key in entry and entry[key] not in values]
         problems += [f"{where}: {key} is not a string" for key in ("flow_log_id", "status", "root_cause",
                                                                    "confidence") if not isinstance(entry[key], str)]
         problems += [f"{where}: {key} is neither a string nor null" for key in ("region", "account_id", "role_arn",
