@@ -6,7 +6,7 @@ from typing import Any
 
 from flowforensics.analysis.results import Diagnosis
 from flowforensics.analysis.root_causes import ROOT_CAUSES
-from flowforensics.presentation.markup import text
+from flowforensics.presentation.markup import Html, table, text
 
 STATUS_COLOURS = {"FAILED": "#c0392b", "DELETED": "#7b241c", "UNKNOWN": "#95a5a6", "SUCCESS": "#27ae60"}
 FLEET_COLUMNS = [
@@ -85,6 +85,17 @@ def by_root_cause(diagnosis: Diagnosis) -> Any:
         )
     columns = ["root_cause", "meaning", "flow_logs", "failing", "security", "ids"]
     return pd.DataFrame(groups, columns=columns).sort_values(["failing", "flow_logs"], ascending=False).reset_index(drop=True)
+
+
+def fleet_view(diagnosis: Diagnosis) -> Html:
+    """:func:`fleet_table` as the notebook shows it: escaped, times in UTC, blanks for what is missing,
+    scrolling sideways inside its own box when wider than the page."""
+    return table(fleet_table(diagnosis), empty="No flow log in the evidence.", max_rows=1000)
+
+
+def by_root_cause_view(diagnosis: Diagnosis) -> Html:
+    """:func:`by_root_cause` as the notebook shows it (see :func:`fleet_view`)."""
+    return table(by_root_cause(diagnosis), empty="No flow log in the evidence.")
 
 
 def root_cause_figure(diagnosis: Diagnosis, *, title: str | None = "Flow logs by root cause") -> Any:

@@ -24,7 +24,9 @@ from flowforensics.presentation.markup import (
     code,
     heading,
     key_values,
+    local_path,
     paragraph,
+    scroll,
     table,
     text,
     when,
@@ -36,6 +38,8 @@ STATUS_ORDER = {"FAILED": 0, "DELETED": 1, "UNKNOWN": 2, "SUCCESS": 3}
 INCIDENT_MARGIN = 0.15
 MIN_MARGIN = timedelta(minutes=10)
 VERDICT_HEADLINES = {True: "IAM allows delivery", False: "IAM denies delivery", None: "The evidence cannot tell"}
+# IAM events that create or delete the role itself (the role section lists them).
+ROLE_LIFECYCLE = ("CreateRole", "DeleteRole")
 FINDING_ORDER = {"confirmed": 0, "inconclusive": 1, "ruled_out": 2}
 FLOW_LOG_FIELDS = (
     ("Flow log", "flow_log_id"),
@@ -162,6 +166,17 @@ class Investigation:
         rows = self.evidence.flow_logs[self.evidence.flow_logs["flow_log_id"] == self.entry.flow_log_id]
         return rows.iloc[-1] if len(rows) else None
 
+    @property
+    def root(self) -> str:
+        """The evidence folder (a file's own folder when the evidence is one file): paths are shown relative to it."""
+        path = Path(str(self.evidence.path))
+        return str(path if path.is_dir() else path.parent)
+
+    @property
+    def folder_name(self) -> str:
+        """The evidence's own name (folder or file), never the analyst's path to it."""
+        return os.path.basename(str(self.evidence.path).rstrip("/\\"))
+
     # --- sections: one notebook cell each ---------------------------------------------------------
     @cached_property
     def window(self) -> tuple[Any, Any]:
@@ -195,7 +210,7 @@ class Investigation:
         return Html(
             f"<h1 class='ff-title'>Flow log {text(name)}: delivery to CloudWatch Logs</h1>"
             f"<p class='ff-subtitle'>Incident window {text(when(low))} to {text(when(high))}"
-            f" &middot; evidence <code>{text(os.path.basename(str(self.evidence.path).rstrip('/')))}</code></p>"
+            f" &middot; evidence <code>{text(self.folder_name)}</code></p>"
         )
 
     def summary(self) -> Html:
@@ -218,14 +233,14 @@ class Investigation:
         row = self.flow_log
         if row is None:
             return paragraph("The evidence does not describe this flow log.", "ff-muted")
-        facts = key_values([(label, row[column]) for label, column in FLOW_LOG_FIELDS])
+        facts = key_values([(label, row[column]) for label, column in FLOW_LOG_FIELDS], root=self.root)
         streams = self.evidence.log_streams
         streams = streams[streams["log_group"] == row["log_group"]]
         return (
             facts
             + heading("Log streams of its log group", 4)
             + table(streams, ["log_stream", "first_event", "last_event", "last_ingestion", "observed_at"],
-                    empty="No log stream of this log group in the evidence.")
+                    empty="No log stream of this log group in the evidence.", root=self.root)
         )
 
     def role_section(self) -> Html:
@@ -235,8 +250,18 @@ class Investigation:
             return paragraph("No delivery role is known for this flow log.", "ff-muted")
         roles = self.evidence.roles
         roles = roles[(roles["arn"] == entry.role_arn) | (roles["role_name"] == entry.role_arn.rsplit("/", 1)[-1])]
-        parts = table(roles, ["role_name", "role_id", "created", "deleted", "permissions_boundary_arn", "source"],
-                      empty="The evidence holds no description of the role (only what CloudTrail shows).")
+        # Said of this role only when CloudTrail shows it: a deletion, then a creation under the same name.
+        iam = self.timeline[self.timeline["lane"] == "iam"]
+        lifecycle = iam[iam["kind"].isin(ROLE_LIFECYCLE)].sort_values("time")
+        kinds = list(lifecycle["kind"])
+        parts = Html("")
+        if "DeleteRole" in kinds and "CreateRole" in kinds[kinds.index("DeleteRole"):]:
+            parts = paragraph("CloudTrail shows the role deleted and created again under the same name (a new role id):")
+        if len(lifecycle):
+            parts = parts + table(lifecycle, ["time", "kind", "actor", "event_id", "source"], root=self.root)
+        parts = parts + table(roles, ["role_name", "role_id", "created", "deleted", "permissions_boundary_arn", "source"],
+                              empty="The evidence holds no description of the role (only what CloudTrail shows).",
+                              root=self.root)
         for trust in roles["trust_policy"].dropna():
             parts = parts + heading("Trust policy", 4) + code(_json(trust))
         return parts
@@ -253,7 +278,7 @@ class Investigation:
         mine = policies[(policies["role_name"] == role_name) | policies["policy_arn"].isin(sorted(attached))]
         mine = mine[mine["is_default"].fillna(True).astype(bool)]
         parts = table(mine, ["policy_type", "policy_name", "policy_arn", "version_id", "created", "source"],
-                      empty="No permissions policy of the role in the evidence.")
+                      empty="No permissions policy of the role in the evidence.", root=self.root)
         for row in mine.itertuples(index=False):
             if isinstance(row.document, dict):
                 parts = parts + heading(f"{row.policy_type} policy {row.policy_name}", 4) + code(_json(row.document))
@@ -266,13 +291,14 @@ class Investigation:
         rows = sorted(self.entry.findings, key=lambda f: FINDING_ORDER.get(f.verdict, 9))
         body = "".join(
             f"<tr><td><code>{text(f.code)}</code></td><td class='ff-{text(f.verdict)}'>{text(f.verdict.replace('_', ' '))}</td>"
-            f"<td>{text(f.summary)}</td><td>{'<br>'.join(text(e) for e in f.evidence) or text(None)}</td></tr>"
+            f"<td>{text(local_path(f.summary, self.root))}</td>"
+            f"<td>{'<br>'.join(text(local_path(e, self.root)) for e in f.evidence)}</td></tr>"
             for f in rows
         )
-        return Html(
+        return scroll(Html(
             "<table class='ff-table'><tr><th>hypothesis</th><th>verdict</th><th>why</th><th>evidence</th></tr>"
             f"{body}</table>"
-        )
+        ))
 
     def delivery_verdict(self) -> Html:
         """Would IAM let VPC Flow Logs deliver now? The verdict on the role's last known state, check by check."""
@@ -357,7 +383,7 @@ class Investigation:
             + code(f"flowforensics watch --flow-log-id {entry.flow_log_id} --out EVIDENCE-FOLDER")
             + heading("Alarms on the log group", 4)
             + table(alarms, ["alarm_name", "state", "state_updated", "metric_name", "threshold", "comparison"],
-                    empty="No alarm on this log group in the evidence.")
+                    empty="No alarm on this log group in the evidence.", root=self.root)
         )
 
     def ingestion_figure(self) -> Any:
@@ -389,19 +415,20 @@ class Investigation:
         files = pd.DataFrame(manifest.get("files") or [], columns=["path", "operation", "region", "collected_at", "sha256"])
         identity = manifest.get("caller_identity") or {}
         parts = key_values(
-            [("Evidence", self.evidence.path), ("Collected by", identity.get("Arn")), ("Tool version", manifest.get("version")),
-             ("Manifest created", manifest.get("created"))]
+            [("Evidence folder", self.folder_name), ("Collected by", identity.get("Arn")),
+             ("Tool version", manifest.get("version")), ("Manifest created", manifest.get("created"))]
         )
         parts = parts + heading("Files and their SHA-256", 4)
         if manifest:
             parts = parts + table(files, ["path", "operation", "region", "collected_at", "sha256"], max_rows=500)
         else:
             read = pd.DataFrame(self.evidence.files, columns=["path", "kind"])
-            parts = parts + paragraph("No manifest.json: this folder was not collected by flowforensics. Files read:") + table(read)
+            parts = (parts + paragraph("No manifest.json: this folder was not collected by flowforensics. Files read:")
+                     + table(read, root=self.root))
         gaps = pd.DataFrame(self.evidence.gaps, columns=["operation", "region", "error_code", "error_message"])
-        parts = parts + heading("APIs that could not be read", 4) + table(gaps, empty="None.")
-        problems = pd.DataFrame([(p.path, p.reason) for p in self.evidence.problems], columns=["file", "problem"])
-        return parts + heading("Load problems", 4) + table(problems, empty="None: every file was read.")
+        parts = parts + heading("APIs that could not be read", 4) + table(gaps, empty="None.", root=self.root)
+        problems = pd.DataFrame([(str(p.path), p.reason) for p in self.evidence.problems], columns=["file", "problem"])
+        return parts + heading("Load problems", 4) + table(problems, empty="None: every file was read.", root=self.root)
 
     def save_results(self, path: str | os.PathLike[str] | None) -> Path | None:
         """Write the ``diagnose --json`` document to ``path`` (nothing when ``path`` is None)."""

@@ -28,10 +28,13 @@ CSS = """
 .ff-table th, .ff-table td { border: 1px solid #d0d7de; padding: .25em .5em; text-align: left !important;
                              vertical-align: top; font-size: .92em; }
 .ff-table th { background: #f3f5f7; }
-.ff-table td { max-width: 60em; overflow-wrap: anywhere; }
+/* Words never break inside (no "confirme/d"): a table wider than the page scrolls inside its own box. */
+.ff-table td { max-width: 60em; overflow-wrap: normal; word-break: normal; }
+.ff-table th { white-space: nowrap; }
+.ff-scroll { overflow-x: auto; max-width: 100%; }
 pre.ff-code { background: #f6f8fa !important; border: 1px solid #d0d7de !important; border-radius: 4px;
               padding: .5em .8em !important; overflow-x: auto; font-size: .85em; white-space: pre-wrap;
-              overflow-wrap: anywhere;
+              overflow-wrap: break-word; word-break: normal;
               font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 pre.ff-diff { background: #fbfbfb !important; border: 1px solid #d0d7de !important; border-radius: 4px;
               padding: .4em .8em !important; font-size: .85em; white-space: pre; overflow-x: auto; margin: .2em 0 1em 0;
@@ -45,7 +48,8 @@ pre.ff-diff { background: #fbfbfb !important; border: 1px solid #d0d7de !importa
 .ff-inconclusive { color: #b9770e; white-space: nowrap; }
 """
 
-MISSING = "\u2014"  # shown for a value the evidence does not have
+MISSING = "\u2014"  # shown in prose for a value the evidence does not have
+BLANK = ""  # shown in a table's cell for a value the evidence does not have
 
 
 @dataclass(frozen=True)
@@ -122,13 +126,41 @@ def bullets(items: Iterable[Any]) -> Html:
     return Html("<ul>" + "".join(f"<li>{text(item)}</li>" for item in items) + "</ul>")
 
 
-def key_values(rows: Sequence[tuple[str, Any]]) -> Html:
-    """A two-column table of labels and escaped values."""
-    body = "".join(f"<tr><th>{text(k)}</th><td>{text(v)}</td></tr>" for k, v in rows)
-    return Html(f"<table class='ff-table'>{body}</table>")
+def local_path(value: Any, root: Any = None) -> Any:
+    """A string with the evidence folder ``root`` taken out of the paths in it (relative to the folder).
+
+    The report is read by others than the analyst who made it: their machine's folders mean nothing
+    there, and the folder's own layout (``cloudtrail/us-east-1/...``) is what an auditor re-checks.
+    """
+    if root is None or not isinstance(value, str):
+        return value
+    folder = str(root).rstrip("/\\")
+    return value.replace(folder + "/", "").replace(folder + "\\", "").replace(folder, ".")
 
 
-def table(frame: Any, columns: Sequence[str] | None = None, *, empty: str = "none", max_rows: int = 200) -> Html:
+def cell(value: Any, root: Any = None) -> str:
+    """The display text of a table's cell (not escaped): times in UTC, missing values blank, paths local."""
+    if is_missing(value):
+        return BLANK
+    if isinstance(value, datetime):
+        return when(value)
+    return local_path(str(value), root)
+
+
+def scroll(markup: Html) -> Html:
+    """A fragment in a box of its own that scrolls sideways when it is wider than the page."""
+    return Html(f"<div class='ff-scroll'>{markup.markup}</div>")
+
+
+def key_values(rows: Sequence[tuple[str, Any]], *, root: Any = None) -> Html:
+    """A two-column table of labels and escaped values (missing ones blank, paths local to ``root``)."""
+    body = "".join(f"<tr><th>{text(k)}</th><td>{text(cell(v, root))}</td></tr>" for k, v in rows)
+    return scroll(Html(f"<table class='ff-table'>{body}</table>"))
+
+
+def table(
+    frame: Any, columns: Sequence[str] | None = None, *, empty: str = "none", max_rows: int = 200, root: Any = None
+) -> Html:
     """Render a DataFrame as an escaped HTML table with UTC times.
 
     Parameters
@@ -141,15 +173,16 @@ def table(frame: Any, columns: Sequence[str] | None = None, *, empty: str = "non
         What to say when there are no rows.
     max_rows : int
         Rows shown at most; the rest are counted.
+    root : str or os.PathLike, optional
+        The evidence folder: paths under it are shown relative to it.
     """
     if columns is not None:
         frame = frame.loc[:, list(columns)]
     if not len(frame):
         return paragraph(empty, "ff-muted")
     # Cells become display text first: pandas shows a missing string as "<NA>" whatever na_rep says.
-    shown = frame.head(max_rows).astype(object).map(lambda value: MISSING if is_missing(value) else when(value)
-                                                    if isinstance(value, datetime) else str(value))
-    markup = shown.to_html(index=False, escape=True, border=0, classes="ff-table")
+    shown = frame.head(max_rows).astype(object).map(lambda value: cell(value, root))
+    markup = scroll(Html(shown.to_html(index=False, escape=True, border=0, classes="ff-table")))
     if len(frame) > max_rows:
-        markup += f"<p class='ff-muted'>... and {len(frame) - max_rows} more rows</p>"
-    return Html(markup)
+        markup = markup + Html(f"<p class='ff-muted'>... and {len(frame) - max_rows} more rows</p>")
+    return markup

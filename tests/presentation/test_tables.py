@@ -13,7 +13,8 @@ import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.analysis.results import EventRef, FlowLogDiagnosis, Recovery
 from flowforensics.presentation import explore, fleet
-from flowforensics.presentation.markup import table, text
+from flowforensics.presentation.investigation import open_investigation
+from flowforensics.presentation.markup import CSS, table, text
 from flowforensics.presentation.summary import duration, summary_box
 from flowforensics.scenarios import SCENARIOS
 
@@ -85,3 +86,32 @@ def test_html_tables_escape_and_show_utc() -> None:
     assert "<script>" not in markup and "&lt;script&gt;" in markup
     assert "2024-03-24 16:47:23 UTC" in markup
     assert text(None) == "\u2014" and text(pd.NA) == "\u2014" and text(float("nan")) == "\u2014"
+
+
+def test_tables_fit_blank_missing_values_local_paths_whole_words(tmp_path: Path) -> None:
+    folder = tmp_path / "case-42"
+    frame = pd.DataFrame({"source": [f"{folder}/cloudtrail/us-east-1/lookup-events.json", None],
+                          "when": pd.to_datetime(["2024-03-24T16:47:23Z", None], utc=True),
+                          "n": [1.0, float("nan")]})
+    markup = table(frame, root=folder).markup
+    assert str(tmp_path) not in markup and "cloudtrail/us-east-1/lookup-events.json" in markup
+    assert not any(word in markup for word in ("None", "NaT", "nan", "&lt;NA&gt;"))
+    assert markup.startswith("<div class='ff-scroll'>")  # a wide table scrolls inside its own box
+    # No rule of the page breaks a word anywhere (what squeezed "confirmed" into "confirme/d").
+    assert "anywhere" not in CSS and "break-all" not in CSS and ".ff-scroll { overflow-x: auto" in CSS
+
+
+def test_fleet_view_shows_blanks_not_none(scenario: Callable[[str], Path]) -> None:
+    diagnosis = diagnose(flowforensics.load(scenario("healthy")))
+    assert fleet.fleet_table(diagnosis)["trigger_event"].isna().all()  # nothing triggered: the cells are empty
+    markup = fleet.fleet_view(diagnosis).markup + fleet.by_root_cause_view(diagnosis).markup
+    assert ">None<" not in markup and ">NaT<" not in markup and "ff-scroll" in markup
+
+
+@pytest.mark.parametrize(("name", "recreated"), [("role-recreated", True), ("permission-removed", False)])
+def test_role_section_says_recreated_only_of_a_recreated_role(name: str, recreated: bool,
+                                                             scenario: Callable[[str], Path]) -> None:
+    case = open_investigation(scenario(name))
+    markup = case.role_section().markup
+    assert ("deleted and created again" in markup) is recreated
+    assert str(case.root) not in markup and str(case.root) not in case.findings().markup + case.appendix().markup
