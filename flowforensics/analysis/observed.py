@@ -120,7 +120,7 @@ def collection_times(evidence: Any) -> dict[str, Any]:
 
 
 def _error_signal(code: Any, message: Any) -> str:
-    text = f"{code or ''} {message or ''}".lower().replace(" ", "")
+    text = f"{code if isinstance(code, str) else ''} {message if isinstance(message, str) else ''}".lower().replace(" ", "")
     return next((signal for word, signal in ERROR_SIGNALS if word in text), "access-denied")
 
 
@@ -216,7 +216,7 @@ def _role_calls(evidence: Any, subject: Subject) -> Iterator[Signal]:
             continue
         if isinstance(event.error_code, str):
             yield Signal(event.event_time, _error_signal(event.error_code, event.error_message), False, event.event_id,
-                         f"{event.event_name} refused: {event.error_code} {event.error_message or ''}".strip())
+                         f"{event.event_name} refused: {event.error_code} {event.error_message if isinstance(event.error_message, str) else ''}".strip())
         elif event.event_name in DELIVERED_CALLS:
             yield Signal(event.event_time, DELIVERED_CALLS[event.event_name], True, event.event_id,
                          f"{event.event_name} by the role succeeded")
@@ -306,7 +306,8 @@ def _metrics(evidence: Any, subject: Subject) -> Iterator[Signal]:
     queries = metric_queries(evidence)
     stale = pd.Timedelta(minutes=STALE_AFTER_MINUTES)
     for (name, source, query_id), series in points.groupby(["metric_name", "source_file", "query_id"], dropna=False):
-        series = series.dropna(subset=["timestamp"]).sort_values("timestamp")
+        # A point without a usable value (NaN or a word in the evidence, emptied on load) is no data point.
+        series = series.dropna(subset=["timestamp", "value"]).sort_values("timestamp")
         if not len(series):
             continue
         query = queries.get(source)

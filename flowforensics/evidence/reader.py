@@ -3,13 +3,22 @@
 Nothing here knows file names: a folder filled by hand with AWS CLI output, at any depth, reads the
 same as one that flowforensics collected. What cannot be read is reported with its reason, never
 dropped in silence.
+
+Evidence is attacker-controlled, so reading is bounded: only regular files are opened (a FIFO, socket or
+device is skipped unopened), symbolic links are followed only when they resolve inside the evidence
+folder, decompressed size and nesting depth have limits (:class:`Limits`), and a file whose bytes differ
+from the SHA-256 its manifest recorded is reported.
 """
 
 from __future__ import annotations
 
+import codecs
 import gzip
+import hashlib
+import io
 import json
 import os
+import stat
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -21,6 +30,35 @@ from flowforensics.evidence.manifest import MANIFEST_NAME
 from flowforensics.evidence.shapes import recognise
 
 GZIP_MAGIC = b"\x1f\x8b"
+# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one. PowerShell's
+# ``>`` writes UTF-16 LE with a BOM; ``Out-File -Encoding utf32`` writes UTF-32 LE.
+_BOMS = (
+    (codecs.BOM_UTF32_LE, "utf-32"),
+    (codecs.BOM_UTF32_BE, "utf-32"),
+    (codecs.BOM_UTF8, "utf-8-sig"),
+    (codecs.BOM_UTF16_LE, "utf-16"),
+    (codecs.BOM_UTF16_BE, "utf-16"),
+)
+_MIB = 1 << 20
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Bounds on the work one evidence file may cause.
+
+    Attributes
+    ----------
+    max_file_bytes : int
+        The most bytes one file may hold once decompressed (a gzip bomb stops here, not at MemoryError).
+    max_record_bytes : int
+        The largest CloudTrail record kept, as compact JSON.
+    """
+
+    max_file_bytes: int = 512 * _MIB
+    max_record_bytes: int = 1 * _MIB
+
+
+LIMITS = Limits()
 
 
 @dataclass(frozen=True)
@@ -44,52 +82,192 @@ class Document:
     manifest_entry: dict[str, Any] = field(default_factory=dict)
 
 
-def _iter_files(root: Path) -> Iterator[Path]:
-    if root.is_file():
-        yield root
+def shown_path(path: str | os.PathLike[str]) -> str:
+    """A path as text that can always be printed: bytes that are not UTF-8 become ``\\xNN``."""
+    return os.fsencode(path).decode("utf-8", "backslashreplace")
+
+
+def _inside(path: str, root: str) -> bool:
+    return path == root or path.startswith(root.rstrip(os.sep) + os.sep)
+
+
+def _kind_of_mode(mode: int) -> str:
+    for test, name in ((stat.S_ISFIFO, "a FIFO"), (stat.S_ISSOCK, "a socket"), (stat.S_ISCHR, "a character device"),
+                       (stat.S_ISBLK, "a block device"), (stat.S_ISDIR, "a folder")):
+        if test(mode):
+            return name
+    return "not a regular file"
+
+
+def _iter_files(root: Path) -> Iterator[tuple[Path, str | None]]:
+    """Every file under ``root`` to read, with ``None``, or a path and why it is skipped unopened.
+
+    Symbolic links (to files or folders) are followed only when their target resolves inside ``root``;
+    a folder reached twice (a link back up the tree) is walked once.
+    """
+    if not root.is_dir():
+        yield root, None
         return
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if not name.startswith("."):
-                yield Path(dirpath) / name
-
-
-def _decode(raw: bytes) -> str:
-    if raw.startswith(GZIP_MAGIC):
+    real_root = os.path.realpath(root)
+    walked = {real_root}
+    pending = [root]
+    while pending:
+        folder = pending.pop()
         try:
-            raw = gzip.decompress(raw)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ValueError(f"truncated or corrupt gzip ({exc})") from None
-    try:
-        return raw.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise ValueError("not text: neither JSON nor gzipped JSON") from None
+            entries = sorted(os.scandir(folder), key=lambda entry: entry.name)
+        except OSError as exc:
+            yield folder, f"folder not readable ({exc.strerror})"
+            continue
+        subfolders = []
+        for entry in entries:
+            if entry.name.startswith("."):
+                continue
+            path = Path(entry.path)
+            linked = entry.is_symlink()
+            real = os.path.realpath(path) if linked or entry.is_dir(follow_symlinks=False) else ""
+            if linked and not _inside(real, real_root):
+                yield path, "a symbolic link to outside the evidence folder: not followed"
+            elif os.path.isdir(real) if linked else entry.is_dir(follow_symlinks=False):
+                if real not in walked:
+                    walked.add(real)
+                    subfolders.append(path)
+            else:
+                yield path, None
+        pending.extend(reversed(subfolders))
 
 
-def parse_json_text(text: str) -> Any:
-    """Parse a JSON document, or JSON Lines (one object a line) as a list.
+def _read_bounded(path: Path, limits: Limits) -> tuple[bytes, str]:
+    """The bytes of one regular file, gunzipped, never more than ``limits.max_file_bytes``, and the
+    SHA-256 of the bytes as they are on disk.
+
+    The file is opened without blocking and checked to be a regular file on the open descriptor, so a
+    FIFO never hangs the reader and a device is never read.
 
     Raises
     ------
     ValueError
-        With the position of the first error, when it is neither.
+        Why the file was not read.
     """
     try:
-        return json.loads(text)
+        mode = os.stat(path).st_mode
+    except OSError as exc:
+        raise ValueError(f"not readable ({exc.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise ValueError(f"{_kind_of_mode(mode)}, not a regular file: not read")
+    limit = limits.max_file_bytes
+    too_big = f"larger than {limit / _MIB:g} MiB once decompressed: not read (the limit on one file)"
+    try:
+        descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    except OSError as exc:
+        raise ValueError(f"not readable ({exc.strerror})") from None
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError("not a regular file: not read")
+        raw = handle.read(limit + 1)
+    if len(raw) > limit:
+        raise ValueError(too_big)
+    digest = hashlib.sha256(raw).hexdigest()
+    if raw.startswith(GZIP_MAGIC):
+        try:
+            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unzipped:
+                raw = unzipped.read(limit + 1)
+        except (EOFError, OSError, zlib.error) as exc:
+            raise ValueError(f"truncated or corrupt gzip ({exc})") from None
+        if len(raw) > limit:
+            raise ValueError(too_big)
+    return raw, digest
+
+
+def _decode(raw: bytes) -> str:
+    for bom, encoding in _BOMS:
+        if raw.startswith(bom):
+            try:
+                return raw.decode(encoding)
+            except UnicodeDecodeError:
+                raise ValueError(f"not text: starts with a {encoding.upper()} byte-order mark but is not {encoding.upper()}") from None
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ValueError("not text: neither JSON nor gzipped JSON (UTF-8, or UTF-16/32 with a byte-order mark)") from None
+
+
+class _Keys:
+    """Builds JSON objects and remembers the keys given twice in one object (JSON keeps the last)."""
+
+    def __init__(self) -> None:
+        self.duplicates: list[str] = []
+
+    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+        built = dict(pairs)
+        if len(built) != len(pairs):
+            seen: set[str] = set()
+            self.duplicates.extend(key for key, _value in pairs if key in seen or seen.add(key))
+        return built
+
+
+def _loads(text: str, keys: _Keys) -> Any:
+    try:
+        return json.loads(text, object_pairs_hook=keys)
+    except RecursionError:
+        raise ValueError("nested too deeply to read (JSON arrays or objects about a thousand levels deep)") from None
+
+
+def parse_json_text(text: str, duplicates: list[str] | None = None) -> Any:
+    """Parse a JSON document, or JSON Lines (one object a line) as a list.
+
+    Parameters
+    ----------
+    text : str
+        The document.
+    duplicates : list of str, optional
+        Receives every key given twice in one object (the value kept is the last).
+
+    Raises
+    ------
+    ValueError
+        With the position of the first error, when it is neither, or when it nests too deeply.
+    """
+    keys = _Keys()
+    try:
+        content = _loads(text, keys)
     except json.JSONDecodeError as whole_error:
         lines = [line for line in text.splitlines() if line.strip()]
+        content = None
         if len(lines) > 1:
+            keys = _Keys()
             try:
-                return [json.loads(line) for line in lines]
+                content = [_loads(line, keys) for line in lines]
             except json.JSONDecodeError:
                 pass
-        raise ValueError(
-            f"invalid JSON at line {whole_error.lineno} column {whole_error.colno}: {whole_error.msg}"
-        ) from None
+        if content is None:
+            raise ValueError(
+                f"invalid JSON at line {whole_error.lineno} column {whole_error.colno}: {whole_error.msg}"
+            ) from None
+    if duplicates is not None:
+        duplicates.extend(keys.duplicates)
+    return content
 
 
-def read_folder(path: str | os.PathLike[str], *, strict: bool = False) -> tuple[list[Document], list[LoadProblem], dict[str, Any] | None]:
+def _read_manifest_leniently(root: Path) -> tuple[dict[str, Any] | None, LoadProblem | None]:
+    from flowforensics.evidence.manifest import read_manifest
+
+    try:
+        return read_manifest(root), None
+    except EvidenceError as exc:
+        return None, LoadProblem(shown_path(exc.path), f"{exc.reason}; the evidence is read without it")
+
+
+def _manifest_entries(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
+    entries = {}
+    for entry in (manifest or {}).get("files") or []:
+        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
+            entries[entry["path"]] = entry
+    return entries
+
+
+def read_folder(
+    path: str | os.PathLike[str], *, strict: bool = False, limits: Limits = LIMITS
+) -> tuple[list[Document], list[LoadProblem], dict[str, Any] | None]:
     """Read and recognise every file under ``path``.
 
     Parameters
@@ -98,43 +276,58 @@ def read_folder(path: str | os.PathLike[str], *, strict: bool = False) -> tuple[
         A folder (walked at any depth) or one file.
     strict : bool
         Raise :class:`EvidenceError` on the first problem instead of recording it.
+    limits : Limits
+        Bounds on one file's size once decompressed.
 
     Returns
     -------
     documents, problems, manifest
-        The recognised documents in path order, the files that were not evidence or were broken, and
-        the folder's manifest when it has one.
+        The recognised documents in path order, the files that were not evidence, were broken or
+        differ from their recorded hash, and the folder's manifest when it has a readable one.
     """
     root = Path(path)
-    if not root.exists():
-        raise EvidenceError(root, "no such file or folder")
-    manifest = None
-    entries: dict[str, dict[str, Any]] = {}
-    if root.is_dir() and (root / MANIFEST_NAME).is_file():
-        from flowforensics.evidence.manifest import read_manifest
-
-        manifest = read_manifest(root)
-        entries = {entry["path"]: entry for entry in manifest["files"]}
+    if not root.exists() and not root.is_symlink():
+        raise EvidenceError(shown_path(root), "no such file or folder")
     documents: list[Document] = []
     problems: list[LoadProblem] = []
-    for file in _iter_files(root):
+
+    def problem(where: str, reason: str) -> None:
+        if strict:
+            raise EvidenceError(where, reason)
+        problems.append(LoadProblem(where, reason))
+
+    manifest = None
+    if root.is_dir() and (root / MANIFEST_NAME).is_file():
+        manifest, broken = _read_manifest_leniently(root)
+        if broken is not None:
+            problem(broken.path, broken.reason)
+    entries = _manifest_entries(manifest)
+    for file, skipped in _iter_files(root):
         relative = file.relative_to(root).as_posix() if root.is_dir() else file.name
         if root.is_dir() and relative == MANIFEST_NAME:
             continue
-        shown = str(file)
+        shown = shown_path(file)
+        if skipped is not None:
+            problem(shown, skipped)
+            continue
+        entry = entries.get(relative, {})
+        duplicates: list[str] = []
         try:
-            content = parse_json_text(_decode(file.read_bytes()))
+            raw, digest = _read_bounded(file, limits)
+            if isinstance(entry.get("sha256"), str) and digest != entry["sha256"]:
+                problem(shown, f"differs from the SHA-256 recorded in {MANIFEST_NAME} (changed since collection)")
+            content = parse_json_text(_decode(raw), duplicates)
             kind = recognise(content)
-        except (ValueError, OSError) as exc:
-            problem = LoadProblem(shown, str(exc))
+        except ValueError as exc:
+            problem(shown, str(exc))
+            continue
+        if duplicates:
+            named = ", ".join(sorted(set(duplicates))[:5])
+            problem(shown, f"{len(duplicates)} duplicate JSON key(s) in one object ({named}): the last value of each was used")
+        if kind is not None:
+            documents.append(Document(shown, kind, content, entry))
         else:
-            if kind is not None:
-                documents.append(Document(shown, kind, content, entries.get(relative, {})))
-                continue
-            problem = LoadProblem(shown, _not_evidence_reason(content))
-        if strict:
-            raise EvidenceError(problem.path, problem.reason)
-        problems.append(problem)
+            problem(shown, _not_evidence_reason(content))
     return documents, problems, manifest
 
 

@@ -60,6 +60,35 @@ def parse_time(value: Any) -> datetime | None:
     return parsed.replace(tzinfo=UTC) if parsed.tzinfo is None else parsed.astimezone(UTC)
 
 
+# The range of pandas' nanosecond timestamps (1677-09-21 to 2262-04-11): a time outside it cannot be in a frame.
+_FRAME_MIN = datetime(1677, 9, 22, tzinfo=UTC)
+_FRAME_MAX = datetime(2262, 4, 11, tzinfo=UTC)
+
+
+def frame_time(value: Any) -> datetime | None:
+    """Parse one AWS time as :func:`parse_time` does, for a frame: ``None`` also when it lies outside
+    the years 1677-2262 that pandas can hold (``2263-01-01T00:00:00Z``, epoch-ms ``1e13``)."""
+    moment = parse_time(value)
+    if moment is None or not _FRAME_MIN <= moment <= _FRAME_MAX:
+        return None
+    return moment
+
+
+def in_frame_range(moment: datetime) -> bool:
+    """Whether an aware datetime lies within the years pandas can hold."""
+    return _FRAME_MIN <= moment <= _FRAME_MAX
+
+
+def scalar_text(value: Any) -> str | None:
+    """A JSON scalar as text (strings as they are, numbers written out); ``None`` for null, booleans,
+    arrays and objects, which are not the text a field expects."""
+    if isinstance(value, str):
+        return value
+    if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
+        return str(value)
+    return None
+
+
 def _from_epoch(number: float) -> datetime | None:
     seconds = number / 1000.0 if abs(number) >= _EPOCH_MS_THRESHOLD else number
     try:
@@ -103,10 +132,11 @@ def parse_document(value: Any) -> dict[str, Any] | None:
 
 
 def text(value: Any) -> str | None:
-    """A value from a frame or a document as text: ``None`` for null, NA, NaT, NaN or an empty string."""
+    """A value from a frame or a document as text: ``None`` for null, NA, NaT, NaN, an empty string, or
+    an array or object where a scalar was expected."""
     if isinstance(value, str):
         return value or None
-    if value is None:
+    if value is None or isinstance(value, (list, tuple, dict, set)):
         return None
     import pandas as pd
 

@@ -8,9 +8,9 @@ from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
-from flowforensics.evidence.reader import Document, LoadProblem
+from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
 from flowforensics.evidence.shapes import is_cloudtrail_record
-from flowforensics.evidence.values import parse_time
+from flowforensics.evidence.values import frame_time, scalar_text
 from flowforensics.frames.schema import frame
 
 
@@ -24,6 +24,8 @@ class EventCounters:
     without_id: int = 0
     id_collisions: int = 0
     unreadable: int = 0
+    malformed: int = 0
+    oversized: int = 0
     notes: list[LoadProblem] = field(default_factory=list)
 
 
@@ -44,7 +46,10 @@ def _records(document: Document, counters: EventCounters) -> Iterator[dict[str, 
         records = content.get("Records") if isinstance(content, dict) and "Records" in content else content
         if isinstance(records, dict):
             records = [records]
-        for record in records or []:
+        if not isinstance(records, list):
+            counters.notes.append(LoadProblem(document.path, f"'Records' is a JSON {type(records).__name__}, not a list of records (skipped)"))
+            return
+        for record in records:
             if not is_cloudtrail_record(record):
                 counters.unreadable += 1
                 continue
@@ -73,30 +78,45 @@ def actor_of(identity: Any) -> tuple[str | None, str | None, str | None]:
     """
     if not isinstance(identity, dict):
         return None, None, None
-    issuer = ((identity.get("sessionContext") or {}).get("sessionIssuer") or {}).get("arn")
-    actor = identity.get("arn") or identity.get("invokedBy") or identity.get("principalId") or identity.get("userName")
-    return actor, identity.get("type"), issuer
+    context = identity.get("sessionContext")
+    issuer = context.get("sessionIssuer") if isinstance(context, dict) else None
+    issuer_arn = scalar_text(issuer.get("arn")) if isinstance(issuer, dict) else None
+    actor = next(
+        (text for key in ("arn", "invokedBy", "principalId", "userName") if (text := scalar_text(identity.get(key)))),
+        None,
+    )
+    return actor, scalar_text(identity.get("type")), issuer_arn
+
+
+# Fields of a record that must be text: an array or object there is malformed, and is left empty.
+_TEXT_FIELDS = {
+    "event_source": "eventSource",
+    "event_name": "eventName",
+    "region": "awsRegion",
+    "source_ip": "sourceIPAddress",
+    "user_agent": "userAgent",
+    "error_code": "errorCode",
+    "error_message": "errorMessage",
+}
 
 
 def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, Any]:
-    actor, actor_type, issuer = actor_of(record.get("userIdentity"))
+    identity = record.get("userIdentity")
+    actor, actor_type, issuer = actor_of(identity)
     read_only = record.get("readOnly")
     if isinstance(read_only, str):
         read_only = read_only.lower() == "true"
+    account = scalar_text(record.get("recipientAccountId"))
+    if not account and isinstance(identity, dict):
+        account = scalar_text(identity.get("accountId"))
     return {
         "event_id": event_id,
-        "event_time": parse_time(record.get("eventTime")),
-        "event_source": record.get("eventSource"),
-        "event_name": record.get("eventName"),
-        "region": record.get("awsRegion"),
-        "account_id": record.get("recipientAccountId") or (record.get("userIdentity") or {}).get("accountId"),
+        "event_time": frame_time(record.get("eventTime")),
+        **{column: scalar_text(record.get(key)) for column, key in _TEXT_FIELDS.items()},
+        "account_id": account,
         "actor": actor,
         "actor_type": actor_type,
         "session_issuer": issuer,
-        "source_ip": record.get("sourceIPAddress"),
-        "user_agent": record.get("userAgent"),
-        "error_code": record.get("errorCode"),
-        "error_message": record.get("errorMessage"),
         "read_only": read_only if isinstance(read_only, bool) else None,
         "request": _json_field(record.get("requestParameters")),
         "response": _json_field(record.get("responseElements")),
@@ -129,23 +149,35 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             continue
         without_time = without_id = collisions = kept_here = 0
         before = counters.unreadable
+        malformed = oversized = 0
         for record in _records(document, counters):
             counters.read += 1
-            canonical = _canonical(record)
-            event_id = record.get("eventID")
+            try:
+                canonical = _canonical(record)
+            except (ValueError, TypeError, RecursionError):
+                malformed += 1
+                continue
+            if len(canonical) > LIMITS.max_record_bytes:
+                oversized += 1
+                continue
+            event_id = scalar_text(record.get("eventID"))
             if not event_id:
                 without_id += 1
                 event_id = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
-            kept = seen.setdefault(str(event_id), [])
+            kept = seen.setdefault(event_id, [])
             if canonical in kept:
                 counters.duplicates += 1
                 continue
+            unique_id = event_id if not kept else f"{event_id}#{len(kept) + 1}"
+            try:
+                row = _row(record, unique_id, document.path)
+            except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
+                malformed += 1
+                continue
             kept.append(canonical)
-            unique_id = str(event_id) if len(kept) == 1 else f"{event_id}#{len(kept)}"
             if len(kept) > 1:
                 collisions += 1
             kept_here += 1
-            row = _row(record, unique_id, document.path)
             if row["event_time"] is None:
                 without_time += 1
             rows.append(row)
@@ -159,6 +191,13 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
                 counters.notes.append(LoadProblem(document.path, f"{count} of {kept_here} CloudTrail records {what}"))
         if unreadable:
             counters.notes.append(LoadProblem(document.path, f"{unreadable} entries are not CloudTrail records (skipped)"))
+        if malformed:
+            counters.notes.append(LoadProblem(document.path, f"{malformed} CloudTrail records are malformed (skipped)"))
+        if oversized:
+            counters.notes.append(LoadProblem(
+                document.path, f"{oversized} CloudTrail records are larger than {LIMITS.max_record_bytes >> 20} MiB (skipped: the limit on one record)"))
+        counters.malformed += malformed
+        counters.oversized += oversized
         counters.without_time += without_time
         counters.without_id += without_id
         counters.id_collisions += collisions

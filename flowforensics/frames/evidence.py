@@ -16,7 +16,7 @@ from flowforensics.frames.reconstruct import (
     roles_and_policies_from_events,
 )
 from flowforensics.frames.resources import BUILDERS
-from flowforensics.frames.schema import SCHEMAS, frame
+from flowforensics.frames.schema import SCHEMAS, fit, frame
 
 FRAME_NAMES = tuple(SCHEMAS)
 
@@ -74,20 +74,57 @@ class Evidence:
         )
 
 
+def _items(document: Document, key: str | None) -> list[Any]:
+    if key is None:
+        return [document.content]
+    value = document.content.get(key)
+    if value is None:
+        return []
+    if isinstance(value, dict):
+        return [value]
+    if isinstance(value, list):
+        return value
+    raise ValueError(f"'{key}' is a JSON {type(value).__name__}, not a list")
+
+
+def _build_document(document: Document) -> tuple[list[tuple[str, dict[str, Any]]], list[str]]:
+    """The rows of one document, each item on its own; and why items or values were set aside."""
+    built: list[tuple[str, dict[str, Any]]] = []
+    skipped: dict[str, list[str]] = {}  # key -> reasons, one per item set aside
+    emptied: list[str] = []
+    for key, build in BUILDERS[document.kind]:
+        for item in _items(document, key):
+            try:
+                if not isinstance(item, dict):
+                    raise TypeError(f"a JSON {type(item).__name__}, not an object")
+                rows = list(build(item, document))
+            except (ValueError, TypeError, AttributeError, KeyError, RecursionError) as exc:
+                skipped.setdefault(key or "document", []).append(str(exc))
+                continue
+            for name, row in rows:
+                emptied.extend(fit(name, row))
+                built.append((name, row))
+    notes = [
+        f"{len(reasons)} {key} entries are malformed (skipped; the first: {reasons[0]})" for key, reasons in skipped.items()
+    ]
+    if emptied:
+        notes.append(f"{len(emptied)} values do not fit their field (left empty: {', '.join(emptied[:3])}"
+                     + (", ..." if len(emptied) > 3 else "") + ")")
+    return built, notes
+
+
 def _build_rows(documents: list[Document], problems: list[LoadProblem], strict: bool) -> dict[str, list[dict[str, Any]]]:
     rows: dict[str, list[dict[str, Any]]] = {name: [] for name in FRAME_NAMES}
     for document in documents:
-        builder = BUILDERS.get(document.kind)
-        if builder is None:
+        if document.kind not in BUILDERS:
             continue
         try:
-            built = list(builder(document))
-        except (ValueError, TypeError, AttributeError, KeyError) as exc:
-            reason = f"recognised as {document.kind} but malformed: {exc}"
-            if strict:
-                raise EvidenceError(document.path, reason) from None
-            problems.append(LoadProblem(document.path, reason))
-            continue
+            built, notes = _build_document(document)
+        except ValueError as exc:
+            built, notes = [], [f"recognised as {document.kind} but malformed: {exc}"]
+        if notes and strict:
+            raise EvidenceError(document.path, notes[0])
+        problems.extend(LoadProblem(document.path, note) for note in notes)
         for name, row in built:
             rows[name].append(row)
     return rows

@@ -195,6 +195,54 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
 }
 
 
+def _fits(dtype: str, value: Any) -> bool:
+    """Whether a JSON value can stand in a column of ``dtype`` as what it says (no number from a word)."""
+    import math
+    from datetime import datetime
+
+    if value is None or dtype == JSON:
+        return True
+    if dtype == TEXT:
+        return isinstance(value, str) or (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value))
+    if dtype == FLAG:
+        return isinstance(value, bool)
+    if dtype == TIME:
+        from flowforensics.evidence.values import in_frame_range
+
+        return isinstance(value, datetime) and value.tzinfo is not None and in_frame_range(value)
+    if isinstance(value, str):
+        try:
+            value = int(value) if dtype == COUNT else float(value)
+        except ValueError:
+            return False
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        return False
+    if dtype == COUNT:
+        return float(value).is_integer() and -(2**63) <= value < 2**63
+    return True
+
+
+def fit(name: str, row: dict[str, Any]) -> list[str]:
+    """Empty, in place, the values of ``row`` that cannot stand in their column of frame ``name``.
+
+    A word where a number belongs (``retentionInDays: "thirty"``), NaN, an array where text belongs,
+    a time outside the years pandas can hold: each is left empty rather than stopping the frame.
+
+    Returns
+    -------
+    list of str
+        ``column=value`` for every value emptied.
+    """
+    schema = SCHEMAS[name]
+    emptied = []
+    for column, value in row.items():
+        if column in schema and not _fits(schema[column][0], value):
+            shown = value.isoformat() if hasattr(value, "isoformat") else repr(value)
+            emptied.append(f"{column}={shown:.40}")
+            row[column] = None
+    return emptied
+
+
 def frame(name: str, rows: Iterable[Mapping[str, Any]] = ()) -> Any:
     """Build the frame ``name`` from row mappings, with exactly its schema's columns and dtypes.
 
