@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import os
+from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import timedelta
 from functools import cached_property
@@ -166,6 +167,23 @@ class Investigation:
         rows = self.evidence.flow_logs[self.evidence.flow_logs["flow_log_id"] == self.entry.flow_log_id]
         return rows.iloc[-1] if len(rows) else None
 
+    @cached_property
+    def observed_until(self) -> Any:
+        """The last moment the evidence observes: the collection (the manifest's creation), else its latest
+        event; the end of the window when one was asked for. A failure still open runs to it."""
+        if self.end is not None:
+            return self.end
+        times = list(self.timeline["time"].dropna()) + list(self.timeline["end"].dropna())
+        import pandas as pd
+
+        from flowforensics.evidence.values import parse_time
+
+        # The manifest is evidence too: a created time that does not parse is left out, not fatal.
+        parsed = parse_time((self.evidence.manifest or {}).get("created"))
+        collected = pd.Timestamp(parsed) if parsed is not None else None
+        moments = times + ([collected] if collected is not None else [])
+        return max(moments) if moments else None
+
     @property
     def root(self) -> str:
         """The evidence folder (a file's own folder when the evidence is one file): paths are shown relative to it."""
@@ -217,7 +235,21 @@ class Investigation:
         """The summary box: root cause, trigger, failure window, recovery and lag."""
         from flowforensics.presentation.summary import summary_box
 
-        return summary_box(self.entry) if self.entry else paragraph("There is no flow log in the evidence.")
+        entry = self.entry
+        if entry is None:
+            return paragraph("There is no flow log in the evidence.")
+        refs = [ref.event_id for ref in (entry.trigger, entry.recovery) if ref is not None]
+        changes = {event_id: change for event_id in refs if (change := self.change_of(event_id))}
+        return summary_box(entry, changes=changes, end_of_evidence=self.observed_until)
+
+    def change_of(self, event_id: str) -> str | None:
+        """What one change did, in a line: its policy diff (document by document), else its summary."""
+        for row in self.timeline[self.timeline["event_id"] == event_id].itertuples(index=False):
+            diff = row.detail.get("diff") if isinstance(row.detail, Mapping) else None
+            if isinstance(diff, Mapping) and diff:
+                return "; ".join(f"{what}: {line}" for what, line in diff.items())
+            return str(row.summary)
+        return None
 
     def timeline_figure(self) -> Any:
         """The timeline figure: lanes, failure windows shaded, alarm band, IAM changes with their diffs."""
@@ -337,9 +369,12 @@ class Investigation:
         entry = self.entry
         if entry is None:
             return paragraph("Nothing to fix.", "ff-muted")
+        from flowforensics.presentation.summary import no_fix_reason
+
         remedy = entry.remediation
-        if not (remedy.commands or remedy.permissions_policy or remedy.trust_policy):
-            return paragraph("No fix is needed or none could be proven from the evidence.", "ff-muted")
+        reason = no_fix_reason(entry)
+        if reason is not None:
+            return paragraph(reason[:1].upper() + reason[1:] + ".", "ff-muted")
         parts = Html("")
         if remedy.commands:
             parts = parts + heading("Commands", 4) + code("\n".join(remedy.commands))

@@ -17,11 +17,22 @@ from typing import Any
 CSS = """
 .ff-title { margin: 0 0 .2em 0; font-size: 1.7em; }
 .ff-subtitle { color: #555; margin: 0 0 1em 0; }
-.ff-summary { border: 2px solid #c0392b; border-radius: 6px; padding: .6em 1em; margin: .5em 0 1em 0;
-              background: #fdf2f1; max-width: 1100px; }
-.ff-summary.ff-ok { border-color: #27ae60; background: #eefaf2; }
-.ff-summary.ff-unknown { border-color: #7f8c8d; background: #f4f6f6; }
-.ff-summary h3 { margin: 0 0 .4em 0; }
+.ff-summary { border: 2px solid #7f8c8d; border-radius: 6px; padding: .6em 1em; margin: .5em 0 1em 0;
+              background: #f4f6f6; max-width: 1100px; }
+/* One colour per state (Okabe-Ito, colour-blind safe); the state word says it in print too. */
+.ff-summary.ff-state-failing { border-color: #d55e00; background: #fdf1ea; }
+.ff-summary.ff-state-at-risk { border-color: #e69f00; background: #fdf6e6; }
+.ff-summary.ff-state-recovered, .ff-summary.ff-state-healthy { border-color: #009e73; background: #eaf7f2; }
+.ff-state { margin: 0 0 .5em 0; font-size: 1.15em; }
+.ff-state-word { display: inline-block; padding: .1em .6em; margin-right: .5em; border-radius: 4px; color: white;
+                 background: #7f8c8d; font-weight: bold; text-transform: uppercase; letter-spacing: .04em; }
+.ff-state-failing .ff-state-word { background: #d55e00; }
+.ff-state-at-risk .ff-state-word { background: #e69f00; color: black; }
+.ff-state-recovered .ff-state-word, .ff-state-healthy .ff-state-word { background: #009e73; }
+.ff-summary h3 { margin: 0 0 .2em 0; font-size: 1.05em; }
+.ff-summary pre.ff-fix { margin: .1em 0; }
+pre.ff-change { white-space: pre-wrap; overflow-wrap: break-word; margin: .1em 0; font-size: .85em; background: none !important;
+                font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 .ff-summary table, .ff-table { border-collapse: collapse; margin: .3em 0 .8em 0; }
 .ff-summary th { text-align: left !important; padding: .15em 1em .15em 0; vertical-align: top; white-space: nowrap; }
 .ff-summary td { text-align: left !important; padding: .15em 0; vertical-align: top; }

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import html
 import json
 from collections.abc import Callable
 from pathlib import Path
@@ -25,10 +26,12 @@ def test_summary_box_of_the_sample_incident(scenario: Callable[[str], Path]) -> 
     expected = SCENARIOS["permission-removed"].expected
     (entry,) = diagnose(flowforensics.load(scenario("permission-removed"))).flow_logs
     box = summary_box(entry).markup
-    assert "<b>permission-missing</b>" in box
+    assert "<b>permission-missing</b>" in box and ">recovered</span>" in box
     assert expected.trigger_event_name in box and expected.trigger_actor in box
     assert "2024-03-24 16:47:23 UTC" in box  # the trigger's time, as a reader reads it
-    assert "delivery resumed 2024-03-24" in box and "after the fix" in box
+    assert "resumed at 2024-03-24 18:30:00 UTC" in box and "from the fix until delivery resumed" in box
+    # SUCCESS beside a root cause says what it means; no fix, and why none.
+    assert "SUCCESS</b>: AWS reports delivery working again" in box and "recovered, no fix needed" in box
 
 
 def test_summary_box_escapes_every_evidence_string() -> None:
@@ -36,11 +39,12 @@ def test_summary_box_escapes_every_evidence_string() -> None:
         flow_log_id=f"fl-1{SCRIPT}", region="eu-west-1", account_id="1", role_arn=IMG, log_group=SCRIPT,
         status="FAILED", root_cause="permission-missing", confidence="likely", failure_started="2024-03-24T16:52:31Z",
         trigger=EventRef("e<1>", f"PutRolePolicy{SCRIPT}", "2024-03-24T16:47:23Z", IMG),
-        recovery=Recovery("r", "PutRolePolicy", "2024-03-24T18:00:00Z", None, None, None),
+        recovery=Recovery("r", "PutRolePolicy", "2024-03-24T18:00:00Z", None, None, None), state="failing",
     )
-    box = summary_box(evil).markup
-    assert "<script>" not in box and "<img" not in box
-    assert "still failing" in box and "not yet seen" in box
+    box = summary_box(evil, changes={"e<1>": f"inline:{SCRIPT}: +Allow {IMG}"}, end_of_evidence="2024-03-25T00:00:00Z").markup
+    assert "<script>" not in box and "<img" not in box and "+Allow &lt;img" in box
+    assert ">still failing</span>" in box and "not recovered</b> by the end of the evidence (2024-03-25 00:00:00 UTC)" in box
+    assert "no fix could be proven because" in box
 
 
 @pytest.mark.parametrize(("seconds", "shown"), [(454.0, "7 min 34 s"), (5, "5 s"), (7260, "2 h 01 min"), (None, "\u2014")])
@@ -115,3 +119,18 @@ def test_role_section_says_recreated_only_of_a_recreated_role(name: str, recreat
     markup = case.role_section().markup
     assert ("deleted and created again" in markup) is recreated
     assert str(case.root) not in markup and str(case.root) not in case.findings().markup + case.appendix().markup
+
+
+@pytest.mark.parametrize(
+    ("name", "word", "fix"),
+    [("trust-edited", "still failing", "aws iam update-assume-role-policy"),
+     ("healthy", "healthy", "healthy, no fix needed"),
+     ("no-cloudtrail", "still failing", "no fix could be proven because no root cause is confirmed")],
+)
+def test_first_screen_tells_the_story(name: str, word: str, fix: str, scenario: Callable[[str], Path]) -> None:
+    case = open_investigation(scenario(name))
+    box = case.summary().markup
+    assert f"<span class='ff-state-word'>{word}</span>" in box and fix in box
+    trigger = case.entry.trigger
+    if trigger is not None:  # what the change did: its diff, from the timeline
+        assert "What the change did" in box and case.change_of(trigger.event_id).split("; ")[0] in html.unescape(box)
