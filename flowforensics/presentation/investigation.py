@@ -39,6 +39,8 @@ STATUS_ORDER = {"FAILED": 0, "DELETED": 1, "UNKNOWN": 2, "SUCCESS": 3}
 INCIDENT_MARGIN = 0.15
 MIN_MARGIN = timedelta(minutes=10)
 VERDICT_HEADLINES = {True: "IAM allows delivery", False: "IAM denies delivery", None: "The evidence cannot tell"}
+# Timeline kinds that are the alarm's word alone: the incident when no failure is observed.
+ALARM_KINDS = ("alarm-only", "ALARM")
 # IAM events that create or delete the role itself (the role section lists them).
 ROLE_LIFECYCLE = ("CreateRole", "DeleteRole")
 FINDING_ORDER = {"confirmed": 0, "inconclusive": 1, "ruled_out": 2}
@@ -67,6 +69,12 @@ def _to_time(value: Any) -> Any:
 
     stamp = pd.Timestamp(value)
     return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+
+
+def _short(actor: str) -> str:
+    """An actor as a lane's label: the last part of its ARN (``terraform-deployer/terraform-run-8812``)."""
+    tail = str(actor).split(":")[-1]
+    return tail.split("/", 1)[1] if tail.startswith(("assumed-role/", "user/", "role/")) else tail
 
 
 def _json(document: Any) -> str:
@@ -213,6 +221,10 @@ class Investigation:
                 # Still failing: show everything seen since, up to the last observation (the alarm firing).
                 moments += list(self.timeline["time"].dropna().nlargest(1))
         if not moments:
+            # No failure observed: the incident is what the alarm said (an alarm-only window, an ALARM state).
+            alarming = self.timeline[self.timeline["kind"].isin(list(ALARM_KINDS))]
+            moments = list(alarming["time"].dropna()) + list(alarming["end"].dropna())
+        if not moments:
             moments = list(self.timeline["time"].dropna()) + list(self.timeline["end"].dropna())
         if not moments:
             return self.start, self.end
@@ -240,7 +252,9 @@ class Investigation:
             return paragraph("There is no flow log in the evidence.")
         refs = [ref.event_id for ref in (entry.trigger, entry.recovery) if ref is not None]
         changes = {event_id: change for event_id in refs if (change := self.change_of(event_id))}
-        return summary_box(entry, changes=changes, end_of_evidence=self.observed_until)
+        flaps = self.timeline[(self.timeline["lane"] == "delivery") & (self.timeline["kind"] == "alarm-only")]
+        return summary_box(entry, changes=changes, end_of_evidence=self.observed_until,
+                           alarm_only=list(zip(flaps["time"], flaps["end"], strict=True)))
 
     def change_of(self, event_id: str) -> str | None:
         """What one change did, in a line: its policy diff (document by document), else its summary."""
@@ -255,10 +269,101 @@ class Investigation:
         """The timeline figure: lanes, failure windows shaded, alarm band, IAM changes with their diffs."""
         from flowforensics.presentation.plots import timeline_figure
 
-        # Everything is drawn, the incident window is shown: zooming out reaches the rest.
+        # Everything is drawn, the incident window is shown; the overview figure spans the rest.
         low, high = self.window
-        return timeline_figure(self.timeline, self.failure_windows, start=low, end=high,
-                               title="What happened, lane by lane (UTC)")
+        return timeline_figure(self._figure_rows, self.failure_windows, start=low, end=high, until=self.observed_until,
+                               marks=self.marks, title="What happened, lane by lane (UTC)")
+
+    def overview_figure(self) -> Any:
+        """The whole evidence window, small, the incident's window (the timeline figure) outlined in it."""
+        from flowforensics.presentation.plots import overview_figure
+
+        return overview_figure(self._figure_rows, self.failure_windows, shown=self.window, until=self.observed_until,
+                               marks=self.marks, title="The whole evidence window")
+
+    @property
+    def _figure_rows(self) -> Any:
+        """The timeline and the named principals' lanes, as the figures draw them."""
+        import pandas as pd
+
+        return pd.concat([self.timeline, self.actor_timeline], ignore_index=True) if len(self.actor_timeline) else self.timeline
+
+    @property
+    def marks(self) -> list[dict[str, Any]]:
+        """The trigger and the recovery, where the timeline draws them, to be labelled on the figure."""
+        entry = self.entry
+        marks = []
+        for role, ref in (("trigger", entry and entry.trigger), ("recovery", entry and entry.recovery)):
+            if ref:
+                lanes = self.timeline.loc[self.timeline["event_id"] == ref.event_id, "lane"]
+                marks.append({"role": role, "time": _to_time(ref.event_time), "label": ref.event_name,
+                              "lane": lanes.iloc[0] if len(lanes) else "iam"})
+        return marks
+
+    # --- the actors: what else the trigger's and the recovery's principals did --------------------
+    @property
+    def principals(self) -> dict[str, str]:
+        """The principals the diagnosis names: actor -> its role in the incident (trigger, recovery)."""
+        entry = self.entry
+        named: dict[str, str] = {}
+        for role, ref in (("trigger", entry and entry.trigger), ("recovery", entry and entry.recovery)):
+            if ref and ref.actor:
+                named[ref.actor] = f"{named[ref.actor]} and {role}" if ref.actor in named else role
+        return named
+
+    def actor_activity(self, principal: str | None = None) -> Any:
+        """What the principal (by default: those of the trigger and the recovery) did around the incident.
+
+        The incident window widened by :data:`flowforensics.analysis.actors.ACTIVITY_MARGIN` on each
+        side; see :func:`flowforensics.analysis.actors.actor_activity`.
+        """
+        from flowforensics.analysis.actors import activity_window, actor_activity
+
+        low, high = activity_window(*self.window)
+        return actor_activity(self.evidence, [principal] if principal else list(self.principals), start=low, end=high)
+
+    @cached_property
+    def _activity(self) -> Any:
+        return self.actor_activity()
+
+    @cached_property
+    def actor_timeline(self) -> Any:
+        """The named principals' activity as timeline rows: a lane each, below the incident's lanes."""
+        from flowforensics.analysis.actors import activity_timeline
+
+        lanes = {actor: f"{role}'s actor: {_short(actor)}" for actor, role in self.principals.items()}
+        return activity_timeline(self._activity, lanes, self.entry.flow_log_id if self.entry else None)
+
+    def actor_section(self, principal: str | None = None) -> Html:
+        """What else the principal (by default those of the trigger and the recovery) did: a table each,
+        actions that impair logging marked as MITRE ATT&CK T1562.008."""
+        from flowforensics.analysis.actors import ACTIVITY_MARGIN, TECHNIQUES
+
+        named = {principal: "picked"} if principal else self.principals
+        if not named:
+            return paragraph("The diagnosis names no principal (no trigger or recovery with an actor).", "ff-muted")
+        activity = self.actor_activity(principal) if principal else self._activity
+        hours = int(ACTIVITY_MARGIN.total_seconds() // 3600)
+        parts = Html("")
+        for actor, role in named.items():
+            mine = activity[activity["principal"] == actor]
+            marked = mine[mine["technique"].notna()]
+            parts = parts + Html(f"<h4>{text(role.capitalize())}: <code>{text(actor)}</code></h4>")
+            said = f"{len(mine)} CloudTrail events in the evidence from {hours} h before the incident window to {hours} h after it"
+            if len(marked):
+                said += "; " + ", ".join(
+                    f"{count} {technique} ({TECHNIQUES.get(technique, '')})"
+                    for technique, count in marked["technique"].value_counts().items()
+                )
+            parts = parts + paragraph(said + ".") + self._activity_table(mine)
+        return parts
+
+    def _activity_table(self, activity: Any) -> Html:
+        shown = activity.assign(technique=activity["technique"].map(lambda t: f"{t} impairs logging" if isinstance(t, str) else t))
+        markup = table(shown, ["time", "event_name", "target", "error_code", "technique", "region", "event_id", "source_file"],
+                       empty="No CloudTrail event of this principal in that stretch of the evidence.", root=self.root).markup
+        # The rows of a technique stand out (the cell's text says it too, for print).
+        return Html(markup.replace("<td>T1562.008 impairs logging</td>", "<td class='ff-technique'>T1562.008 impairs logging</td>"))
 
     def flow_log_section(self) -> Html:
         """The flow log as described and reconstructed, and what its log streams show of delivery."""

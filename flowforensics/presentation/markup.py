@@ -54,6 +54,7 @@ pre.ff-diff { background: #fbfbfb !important; border: 1px solid #d0d7de !importa
 .ff-diff .ff-del { background: #ffebe9; color: #82071e; display: block; }
 .ff-diff .ff-hunk { color: #6f42c1; display: block; }
 .ff-muted { color: #666; }
+.ff-technique { color: #d55e00; font-weight: bold; white-space: nowrap; }
 .ff-confirmed { color: #c0392b; font-weight: bold; white-space: nowrap; }
 .ff-ruled_out { color: #27ae60; white-space: nowrap; }
 .ff-inconclusive { color: #b9770e; white-space: nowrap; }
@@ -154,7 +155,7 @@ def cell(value: Any, root: Any = None) -> str:
     if is_missing(value):
         return BLANK
     if isinstance(value, datetime):
-        return when(value)
+        return when(value).replace(" ", "\u00a0")  # a time is one word in a table: it never wraps
     return local_path(str(value), root)
 
 

@@ -15,24 +15,50 @@ import plotly.graph_objects as go
 from flowforensics.presentation.markup import is_missing, text, when
 from flowforensics.presentation.page import figure_html
 
-# Lanes top to bottom, their labels and colours: the same in every figure, table and widget.
+# Colours are Okabe-Ito's (told apart with every common colour-vision deficiency), and every mark says
+# in the legend what it is: a false alarm must not look like a failure, in colour or in print.
+# Lanes top to bottom, their labels, colours and what their point marks are: the same in every figure.
 LANES: dict[str, tuple[str, str]] = {
-    "iam": ("IAM", "#7d3c98"),
-    "flow-log": ("Flow log", "#2471a3"),
-    "log-group": ("Log group", "#138d75"),
-    "delivery": ("Delivery", "#c0392b"),
-    "alarm": ("Alarm", "#d35400"),
+    "iam": ("IAM", "#cc79a7"),
+    "flow-log": ("Flow log", "#0072b2"),
+    "log-group": ("Log group", "#000000"),
+    "delivery": ("Delivery", "#d55e00"),
+    "alarm": ("Alarm", "#e69f00"),
 }
-# Span kinds with a colour of their own (alarm states, delivery states, IAM verdicts).
+POINT_NAMES: dict[str, str] = {
+    "iam": "IAM change",
+    "flow-log": "flow log created / deleted",
+    "log-group": "log group change",
+    "delivery": "delivery signal",
+    "alarm": "alarm change",
+}
+# Span kinds with a colour and a legend name of their own (alarm states, delivery states, IAM verdicts).
 STATE_COLOURS: dict[str, str] = {
-    "ALARM": "#c0392b",
-    "OK": "#27ae60",
-    "INSUFFICIENT_DATA": "#95a5a6",
-    "allowed": "#27ae60",
-    "denied": "#c0392b",
-    "unknown": "#95a5a6",
+    "delivery-failed": "#d55e00",
+    "alarm-only": "#56b4e9",
+    "ALARM": "#e69f00",
+    "OK": "#009e73",
+    "INSUFFICIENT_DATA": "#999999",
+    "allowed": "#009e73",
+    "denied": "#d55e00",
+    "unknown": "#999999",
 }
-FAILURE_FILL = "rgba(192, 57, 43, 0.13)"
+STATE_NAMES: dict[str, str] = {
+    "delivery-failed": "Delivery: failure observed",
+    "alarm-only": "Delivery: alarm only, no failure observed",
+    "ALARM": "Alarm: ALARM",
+    "OK": "Alarm: OK",
+    "INSUFFICIENT_DATA": "Alarm: INSUFFICIENT_DATA",
+}
+# The changes the diagnosis names, labelled on the figure itself (a printed report has no hover).
+MARKS: dict[str, tuple[str, str, str]] = {  # role -> (legend name, colour, symbol)
+    "trigger": ("trigger: the change that broke delivery", "#d55e00", "star"),
+    "recovery": ("recovery: the change that restored it", "#009e73", "star-triangle-up"),
+}
+FAILURE_FILL = "rgba(213, 94, 0, 0.10)"
+TECHNIQUE_COLOUR = "#d55e00"  # an actor's action that impairs logging (MITRE ATT&CK T1562.008)
+# The overview under the timeline (the whole evidence window), in pixels.
+OVERVIEW_HEIGHT = 270
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
 TIME_AXIS = dict(
     type="date",
@@ -128,6 +154,7 @@ def _row_hover(row: Any) -> str:
 
 
 def _span_traces(spans: Any, lane: str, right_edge: Any) -> list[Any]:
+    """A trace per kind of span of one lane; a span still open (no end) runs to ``right_edge``."""
     label, colour = LANES.get(lane, (lane, "#555555"))
     traces = []
     for kind, group in spans.groupby("kind", sort=False):
@@ -146,7 +173,7 @@ def _span_traces(spans: Any, lane: str, right_edge: Any) -> list[Any]:
                 y=ys,
                 mode="lines",
                 line=dict(width=16, color=STATE_COLOURS.get(str(kind), colour)),
-                name=text(f"{label}: {kind}"),
+                name=text(STATE_NAMES.get(str(kind), f"{label}: {kind}")),
                 legendgroup=lane,
                 hovertext=texts,
                 hovertemplate="%{hovertext}<extra></extra>",
@@ -163,22 +190,36 @@ def timeline_figure(
     start: Any = None,
     end: Any = None,
     title: str | None = None,
+    until: Any = None,
+    marks: Iterable[Mapping[str, Any]] = (),
+    shown: tuple[Any, Any] | None = None,
+    compact: int | None = None,
 ) -> Any:
     """The incident on one time axis: a lane each for IAM, the flow log, the log group, delivery, alarms.
 
     Parameters
     ----------
     timeline : pandas.DataFrame
-        The ``timeline`` frame (:mod:`flowforensics.frames.schema`). Rows with an ``end`` are drawn as
-        spans (alarm states, delivery states), the others as markers; IAM changes are diamonds whose
-        hover shows the actor, the event and a one-line diff of the policy.
+        The ``timeline`` frame (:mod:`flowforensics.frames.schema`). Rows with an ``end``, and delivery
+        and alarm states, are drawn as bars (one still open runs to ``until``), the others as markers;
+        IAM changes are diamonds whose hover shows the actor, the event and a one-line diff of the policy.
+        Lanes other than the five above (an actor's activity) get rows of their own, below.
     failure_windows : pandas.DataFrame, optional
-        The ``failure_windows`` frame, shaded across every lane (a window still open runs to the
-        right edge).
+        The ``failure_windows`` frame, shaded across every lane (a window still open runs to ``until``).
     start, end : datetime-like, optional
-        The window shown; by default the extent of the data.
+        The window shown (the incident); by default the extent of the data.
     title : str, optional
         The figure's title (escaped).
+    until : datetime-like, optional
+        The end of the evidence: what is still open (a failure, an alarm state) runs to it. By default
+        ``end``, else the latest time of the data.
+    marks : iterable of mappings, optional
+        The changes the diagnosis names, labelled on the figure: ``role`` (a key of :data:`MARKS`),
+        ``time``, ``lane`` (where the change is drawn) and ``label`` (the event's name, escaped).
+    shown : (datetime-like, datetime-like), optional
+        A window to outline (the overview outlines the one the timeline shows).
+    compact : int, optional
+        A height in pixels, without legend (the overview); 480 and a legend by default.
 
     Returns
     -------
@@ -187,10 +228,11 @@ def timeline_figure(
     import pandas as pd
 
     traces: list[Any] = []
+    marks = list(marks)
     times = pd.concat([timeline["time"], timeline["end"]]).dropna()
     if failure_windows is not None and len(failure_windows):
         times = pd.concat([times, failure_windows["start"], failure_windows["end"]]).dropna()
-    right_edge = end if end is not None else (times.max() if len(times) else None)
+    right_edge = until if until is not None else end if end is not None else (times.max() if len(times) else None)
     # Every lane keeps its row even when empty, so figures of different incidents line up.
     lanes = list(LANES) + sorted(set(timeline["lane"].dropna()) - set(LANES))
     labels = [LANES.get(lane, (lane, ""))[0] for lane in lanes]
@@ -202,28 +244,28 @@ def timeline_figure(
         points = rows.drop(spans.index)
         traces += _span_traces(spans, lane, right_edge)
         if len(points):
-            label, colour = LANES.get(lane, (lane, "#555555"))
-            is_change = points["event_id"].notna() if lane == "iam" else pd.Series(False, index=points.index)
-            traces.append(
-                dict(
-                    type="scatter",
-                    x=naive_utc(points["time"]).tolist(),
-                    y=[text(label)] * len(points),
-                    mode="markers",
-                    marker=dict(
-                        size=[15 if change else 10 for change in is_change],
-                        symbol=["diamond" if change else "circle" for change in is_change],
-                        color=colour,
-                        line=dict(width=1, color="white"),
-                    ),
-                    name=text(label),
-                    legendgroup=lane,
-                    customdata=points["event_id"].astype(object).where(points["event_id"].notna(), None).tolist(),
-                    hovertext=[_row_hover(row) for row in points.itertuples(index=False)],
-                    hovertemplate="%{hovertext}<extra></extra>",
-                )
+            traces.append(_point_trace(points, lane))
+    for role, (name, colour, symbol) in MARKS.items():
+        mine = [mark for mark in marks if mark.get("role") == role and not is_missing(mark.get("time"))]
+        if not mine:
+            continue
+        traces.append(
+            dict(
+                type="scatter",
+                x=[naive_utc(mark["time"]) for mark in mine],
+                y=[text(LANES.get(mark.get("lane"), (mark.get("lane") or "IAM", ""))[0]) for mark in mine],
+                mode="markers" if compact else "markers+text",
+                marker=dict(size=20, symbol=symbol, color=colour, line=dict(width=1.5, color="black")),
+                text=[f"<b>{text(role)}</b>: {text(mark.get('label'))}" for mark in mine],
+                textposition="bottom center",
+                textfont=dict(size=12, color=colour),
+                name=text(name),
+                hovertext=[hover([("time", when(mark["time"])), ("", mark.get("label"))], title=role) for mark in mine],
+                hovertemplate="%{hovertext}<extra></extra>",
             )
-    # Failure windows shaded across every lane, labelled at their top left (what ``add_vrect`` draws).
+        )
+    # Failure windows shaded across every lane, labelled at their top left (what ``add_vrect`` draws);
+    # the named changes as dotted lines across every lane.
     shaded: dict[str, list[Any]] = {"shapes": [], "annotations": []}
     for window in failure_windows.itertuples(index=False) if failure_windows is not None else ():
         closes = window.end if not is_missing(window.end) else right_edge
@@ -233,15 +275,25 @@ def timeline_figure(
             dict(type="rect", xref="x", yref="y domain", x0=naive_utc(window.start), x1=naive_utc(closes), y0=0, y1=1,
                  fillcolor=FAILURE_FILL, line=dict(width=0), layer="below")
         )
+        if compact:  # the overview's windows are too narrow for words
+            continue
         shaded["annotations"].append(
-            dict(text="delivery failing" if not is_missing(window.end) else "delivery failing (still)",
+            dict(text="delivery failing" if not is_missing(window.end) else "delivery failing, still at the end of the evidence",
                  xref="x", yref="y domain", x=naive_utc(window.start), y=1, xanchor="left", yanchor="top",
-                 showarrow=False, font=dict(size=11, color="#922b21"))
+                 showarrow=False, font=dict(size=11, color="#8a3c00"))
         )
+    for mark in marks:
+        if mark.get("role") in MARKS and not is_missing(mark.get("time")):
+            shaded["shapes"].append(
+                dict(type="line", xref="x", yref="y domain", x0=naive_utc(mark["time"]), x1=naive_utc(mark["time"]),
+                     y0=0, y1=1, line=dict(width=1.5, dash="dot", color=MARKS[mark["role"]][1]), layer="below")
+            )
+    everything = list(times) + [pd.Timestamp(mark["time"]) for mark in marks if not is_missing(mark.get("time"))]
+    everything += [pd.Timestamp(right_edge)] if right_edge is not None else []
     x_range = None
     if start is not None or end is not None:
-        low = naive_utc(start) if start is not None else naive_utc(times.min())
-        high = naive_utc(end) if end is not None else naive_utc(times.max())
+        low = naive_utc(start) if start is not None else naive_utc(min(everything))
+        high = naive_utc(end) if end is not None else naive_utc(max(everything))
         x_range = [low, high]
     yaxis = dict(
         type="category",
@@ -251,10 +303,70 @@ def timeline_figure(
         showgrid=True,
         gridcolor="#f2f2f2",
         title=None,
+        fixedrange=True,
     )
-    return Figure(
-        data=traces,
-        layout=_layout(title, 480, x_range=x_range, yaxis=yaxis, **{key: value for key, value in shaded.items() if value}),
+    if shown is not None and not any(is_missing(moment) for moment in shown):
+        # The overview: the incident's window (drawn in full above it) outlined on the whole evidence.
+        shaded["shapes"].append(
+            dict(type="rect", xref="x", yref="paper", x0=naive_utc(shown[0]), x1=naive_utc(shown[1]), y0=0, y1=1,
+                 line=dict(width=2, color="black", dash="dash"), fillcolor="rgba(0,0,0,0)")
+        )
+        shaded["annotations"].append(
+            dict(text="the window shown above", xref="x", yref="paper", x=naive_utc(shown[0]), y=1, xanchor="right",
+                 yanchor="bottom", showarrow=False, font=dict(size=11))
+        )
+    height = (compact or 480) + 40 * (len(labels) - len(LANES))
+    layout = _layout(title, height, x_range=x_range, yaxis=yaxis, **{key: value for key, value in shaded.items() if value})
+    if compact:
+        layout.update(showlegend=False, margin=dict(l=10, r=20, t=40 if title else 10, b=40))
+    return Figure(data=traces, layout=layout)
+
+
+def overview_figure(timeline: Any, failure_windows: Any = None, *, shown: tuple[Any, Any], until: Any = None,
+                    marks: Iterable[Mapping[str, Any]] = (), title: str | None = None) -> Any:
+    """The whole evidence window, small, with the incident's window outlined: what the timeline leaves out.
+
+    Parameters
+    ----------
+    timeline, failure_windows, until, marks
+        As for :func:`timeline_figure`.
+    shown : (datetime-like, datetime-like)
+        The window the timeline figure shows.
+    title : str, optional
+        The title (escaped).
+
+    Returns
+    -------
+    Figure
+    """
+    return timeline_figure(timeline, failure_windows, until=until, marks=marks, title=title, shown=shown,
+                           compact=OVERVIEW_HEIGHT)
+
+
+def _point_trace(points: Any, lane: str) -> dict[str, Any]:
+    """The point events of one lane as markers; IAM changes are diamonds carrying their event id."""
+    import pandas as pd
+
+    label, colour = LANES.get(lane, (lane, "#555555"))
+    is_change = points["event_id"].notna() if lane == "iam" else pd.Series(False, index=points.index)
+    # An action the analysis marks with an ATT&CK technique (impairing logging) is a cross of its own colour.
+    impairs = [isinstance(detail, Mapping) and bool(detail.get("technique")) for detail in points["detail"]]
+    return dict(
+        type="scatter",
+        x=naive_utc(points["time"]).tolist(),
+        y=[text(label)] * len(points),
+        mode="markers",
+        marker=dict(
+            size=[15 if change or bad else 10 for change, bad in zip(is_change, impairs, strict=True)],
+            symbol=["diamond" if change else "x" if bad else "circle" for change, bad in zip(is_change, impairs, strict=True)],
+            color=[TECHNIQUE_COLOUR if bad else colour for bad in impairs] if any(impairs) else colour,
+            line=dict(width=1, color="white"),
+        ),
+        name=text(POINT_NAMES.get(lane, label)),
+        legendgroup=lane,
+        customdata=points["event_id"].astype(object).where(points["event_id"].notna(), None).tolist(),
+        hovertext=[_row_hover(row) for row in points.itertuples(index=False)],
+        hovertemplate="%{hovertext}<extra></extra>",
     )
 
 

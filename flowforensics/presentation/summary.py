@@ -3,7 +3,7 @@ failing since / recovered at, lag, and the fix (its commands, or why there is no
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from flowforensics.analysis.results import FlowLogDiagnosis
@@ -112,7 +112,11 @@ def _headline(diagnosis: FlowLogDiagnosis, end_of_evidence: Any) -> str:
 
 
 def summary_box(
-    diagnosis: FlowLogDiagnosis, *, changes: Mapping[str, str] | None = None, end_of_evidence: Any = None
+    diagnosis: FlowLogDiagnosis,
+    *,
+    changes: Mapping[str, str] | None = None,
+    end_of_evidence: Any = None,
+    alarm_only: Sequence[tuple[Any, Any]] = (),
 ) -> Html:
     """The first screen of a report on one flow log, every evidence string escaped.
 
@@ -124,6 +128,8 @@ def summary_box(
         Event id -> what that change did (a one-line diff), for the trigger and the recovery.
     end_of_evidence : datetime-like, optional
         The last moment the evidence observes: a failure still open runs to it.
+    alarm_only : sequence of (start, end)
+        The windows in which the alarm alone said delivery failed while other signals show it working.
 
     Returns
     -------
@@ -163,6 +169,9 @@ def summary_box(
         ("Lag", f"{text(duration(recovery.lag_seconds))} from the fix until delivery resumed"
                 if recovery and recovery.lag_seconds is not None else ""),
         ("Fix", fix),
+        ("Alarm without failure", "<br>".join(
+            f"ALARM from {text(when(low))} to {text(when(high))} while other signals show delivery working: not a delivery failure"
+            for low, high in alarm_only)),
         ("AWS status", f"DeliverLogsStatus <b>{text(diagnosis.status)}</b>: "
                        f"{text(STATUS_NOTES.get((diagnosis.state, diagnosis.status)) or STATUS_NOTES.get(diagnosis.status, ''))}"),
     ]

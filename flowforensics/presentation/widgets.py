@@ -181,3 +181,50 @@ class Explorer:
 def explorer(investigation: Investigation) -> Explorer:
     """Build the explorer on an investigation (see :class:`Explorer`); display it to use it."""
     return Explorer(investigation)
+
+
+class ActorPivot:
+    """Pick any principal of the evidence and see what it did around the incident.
+
+    Parameters
+    ----------
+    investigation : Investigation
+        Its evidence's principals are offered (most active first), those the diagnosis names first of
+        all; the table is :meth:`Investigation.actor_section` for the one picked.
+
+    Attributes
+    ----------
+    principal : ipywidgets.Dropdown
+        The principal picked (option labels are plain text).
+    activity : ipywidgets.HTML
+        Its activity, escaped, actions that impair logging marked.
+    """
+
+    def __init__(self, investigation: Investigation) -> None:
+        import ipywidgets as w
+
+        self.investigation = investigation
+        actors = investigation.evidence.events["actor"].dropna().astype(str)
+        named = list(investigation.principals)
+        others = [actor for actor in actors.value_counts().index if actor not in named]
+        options = named + others
+        self.principal = w.Dropdown(options=options, value=options[0] if options else None, description="Principal",
+                                    layout=w.Layout(width="760px"))
+        self.activity = w.HTML()
+        self.principal.observe(lambda _change: self.refresh(), names="value")
+        self.widget = w.VBox([self.principal, self.activity])
+        self.refresh()
+
+    def refresh(self) -> None:
+        """Show the activity of the principal picked."""
+        picked = self.principal.value
+        self.activity.value = (self.investigation.actor_section(picked) if picked
+                               else paragraph("No principal in the evidence's CloudTrail events.", "ff-muted")).markup
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> Any:
+        return self.widget._repr_mimebundle_(**kwargs)
+
+
+def actor_pivot(investigation: Investigation) -> ActorPivot:
+    """Build the pivot on principals (see :class:`ActorPivot`); display it to use it."""
+    return ActorPivot(investigation)

@@ -12,8 +12,10 @@ from flowforensics.frames.schema import frame
 from flowforensics.presentation.diffs import PolicyDiff, render_document
 from flowforensics.presentation.plots import (
     LANES,
+    STATE_COLOURS,
     ingestion_figure,
     metrics_figure,
+    overview_figure,
     timeline_figure,
     verdict_figure,
 )
@@ -85,8 +87,8 @@ def test_timeline_lanes_colours_and_hover(timeline: pd.DataFrame) -> None:
     windows = frame("failure_windows", [{"start": "2024-03-24T16:52:31Z", "end": "2024-03-24T18:30:00Z"}])
     fig = timeline_figure(timeline, windows, title="<i>t</i>")
     names = [trace.name for trace in fig.data]
-    assert "IAM" in names and "Delivery: delivery-failed" in names and "Alarm: ALARM" in names
-    iam = next(trace for trace in fig.data if trace.name == "IAM")
+    assert "IAM change" in names and "Delivery: failure observed" in names and "Alarm: ALARM" in names
+    iam = next(trace for trace in fig.data if trace.name == "IAM change")
     assert iam.marker.color == LANES["iam"][1]
     assert list(iam.marker.symbol) == ["diamond"] * 3
     assert list(iam.customdata) == ["a6bd8e0a", "bba8420e", "0346c0fc"]
@@ -96,7 +98,7 @@ def test_timeline_lanes_colours_and_hover(timeline: pd.DataFrame) -> None:
     assert f"<b>inline:flow-logs-delivery:</b> -Allow logs:PutLogEvents on {GROUP}:*<br>+Allow logs:PutLogEvents on {GROUP}" in trigger
     assert "&lt;script&gt;" in trigger and "<script>" not in trigger
     assert "&lt;script&gt;x" in iam.hovertext[2]
-    delivery = next(trace for trace in fig.data if trace.name == "Delivery")
+    delivery = next(trace for trace in fig.data if trace.name == "delivery signal")
     assert "<img" not in delivery.hovertext[0] and "&lt;img" in delivery.hovertext[0]
     # The failure window is shaded across every lane; the axis is UTC and naive (no offset shift).
     (shade,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
@@ -113,6 +115,36 @@ def test_timeline_window_and_open_failure(timeline: pd.DataFrame) -> None:
     (shade,) = [shape for shape in fig.layout.shapes if shape.type == "rect"]
     assert str(shade.x1).startswith("2024-03-24 20:00")  # open window: to the right edge
     assert [str(x)[:16] for x in fig.layout.xaxis.range] == ["2024-03-24 16:00", "2024-03-24 20:00"]
+
+
+def test_timeline_reads_in_print(timeline: pd.DataFrame) -> None:
+    # A failure still open at the end of the evidence is a bar to that end, not a dot; an alarm-only
+    # window, an observed failure and the alarm's state have colours of their own; the trigger and the
+    # recovery are labelled on the figure, not only in a hover.
+    ongoing = pd.concat([timeline, frame("timeline", [{"time": "2024-03-24T19:00:00Z", "lane": "delivery",
+                                                        "kind": "delivery-failed", "summary": "again"},
+                                                       {"time": "2024-03-24T15:00:00Z", "end": "2024-03-24T15:10:00Z",
+                                                        "lane": "delivery", "kind": "alarm-only", "summary": "flap"}])])
+    until = pd.Timestamp("2024-03-24T21:00:00Z")
+    marks = [{"role": "trigger", "time": "2024-03-24T16:47:23Z", "lane": "iam", "label": "PutRolePolicy<b>"},
+             {"role": "recovery", "time": "2024-03-24T18:22:26Z", "lane": "iam", "label": "PutRolePolicy"}]
+    fig = timeline_figure(ongoing, until=until, marks=marks, start=pd.Timestamp("2024-03-24T16:30Z"),
+                          end=pd.Timestamp("2024-03-24T19:30Z"))
+    failed = next(trace for trace in fig.data if trace.name == "Delivery: failure observed")
+    assert failed.mode == "lines" and str(failed.x[-2]).startswith("2024-03-24 21:00")  # to the end of the evidence
+    colours = {trace.name: trace.line.color for trace in fig.data if trace.mode == "lines"}
+    assert len({colours["Delivery: failure observed"], colours["Delivery: alarm only, no failure observed"],
+                colours["Alarm: ALARM"]}) == 3
+    assert colours["Alarm: ALARM"] == STATE_COLOURS["ALARM"]
+    labelled = {trace.name: list(trace.text) for trace in fig.data if trace.mode == "markers+text"}
+    assert labelled["trigger: the change that broke delivery"] == ["<b>trigger</b>: PutRolePolicy&lt;b&gt;"]
+    assert labelled["recovery: the change that restored it"] == ["<b>recovery</b>: PutRolePolicy"]
+    # The overview spans the whole evidence and outlines the window the timeline shows.
+    small = overview_figure(ongoing, shown=(pd.Timestamp("2024-03-24T16:30Z"), pd.Timestamp("2024-03-24T19:30Z")),
+                            until=until, marks=marks)
+    assert small.layout.showlegend is False and small.layout.xaxis.range is None
+    (outline,) = [shape for shape in small.layout.shapes if shape.line.dash == "dash"]
+    assert str(outline.x0).startswith("2024-03-24 16:30") and str(outline.x1).startswith("2024-03-24 19:30")
 
 
 def test_empty_timeline_still_draws_every_lane() -> None:

@@ -18,7 +18,7 @@ from plotly.callbacks import InputDeviceState, Points
 
 import flowforensics
 from flowforensics.presentation.investigation import Investigation
-from flowforensics.presentation.widgets import Explorer, explorer
+from flowforensics.presentation.widgets import Explorer, actor_pivot, explorer
 from flowforensics.scenarios import SCENARIOS
 
 from .conftest import IMG, SCRIPT
@@ -52,7 +52,7 @@ def test_explorer_follows_its_controls(scenario: Callable[[str], Path]) -> None:
     view = explorer(Investigation(flowforensics.load(scenario("permission-removed"))))
     assert view.flow_log.value == EXPECTED.flow_log_id
     assert isinstance(view.figure, go.FigureWidget) and view.timeline.children == (view.figure,)
-    assert "IAM" in [trace.name for trace in view.figure.data]
+    assert "IAM change" in [trace.name for trace in view.figure.data]
     # Every change of the role is listed; picking the trigger shows its diff.
     labels = [label for label, _ in view.changes.options]
     trigger = next(i for i, label in enumerate(labels) if EXPECTED.trigger_actor in label and "16:47:23" in label)
@@ -62,7 +62,7 @@ def test_explorer_follows_its_controls(scenario: Callable[[str], Path]) -> None:
     # Lanes off: their traces go, and the figure shown is the new one (the old widget is closed).
     first = view.figure
     view.lanes["iam"].value = False
-    assert "IAM" not in [trace.name for trace in view.figure.data]
+    assert "IAM change" not in [trace.name for trace in view.figure.data]
     assert view.timeline.children == (view.figure,) and first.comm is None
     view.lanes["iam"].value = True
     # A window after the trigger: only later changes remain to pick.
@@ -78,7 +78,7 @@ def test_clicking_a_change_on_the_timeline_shows_its_diff(view: Explorer) -> Non
     trace_index, markers = _iam_markers(view)
     assert markers._click_callbacks == [view.on_change_click]
     # Only the IAM changes are clickable: the other lanes' markers and spans have no handler.
-    assert [t.name for t in view.figure.data if t._click_callbacks] == ["IAM"]
+    assert [t.name for t in view.figure.data if t._click_callbacks] == ["IAM change"]
     view.changes.value = 0
     _click(view, trace_index, list(markers.customdata).index(EXPECTED.trigger_event_id))
     label = view.changes.label
@@ -129,3 +129,26 @@ def test_clicked_diffs_of_hostile_evidence_stay_escaped(hostile: Path) -> None:
     assert "flow-logs-delivery&lt;script&gt;" in view.diff.value
     for trace in view.figure.data:
         assert not any(SCRIPT in str(tip) or IMG in str(tip) for tip in (trace.hovertext or ()))
+
+
+def test_actor_section_and_pivot_on_any_principal(scenario: Callable[[str], Path], hostile: Path) -> None:
+    expected = SCENARIOS["flow-log-deleted"].expected
+    case = Investigation(flowforensics.load(scenario("flow-log-deleted")))
+    assert case.principals == {expected.trigger_actor: "trigger"}
+    section = case.actor_section().markup
+    assert "<td class='ff-technique'>T1562.008 impairs logging</td>" in section and "DeleteFlowLogs" in section
+    lanes = set(case.actor_timeline["lane"])
+    assert lanes == {f"trigger's actor: {expected.trigger_actor.rsplit(':', 1)[-1].split('/', 1)[1]}"}
+    figure = case.timeline_figure()
+    assert any(trace.legendgroup in lanes for trace in figure.data)  # the actor's lane is drawn
+    # The pivot offers the named principals first, then every other actor; picking one shows its activity.
+    pivot = actor_pivot(case)
+    assert pivot.principal.options[0] == expected.trigger_actor and len(pivot.principal.options) > 1
+    other = pivot.principal.options[-1]
+    pivot.principal.value = other
+    assert html.escape(other) in pivot.activity.value and "Picked" in pivot.activity.value
+    # Hostile principals are text.
+    evil = actor_pivot(Investigation(flowforensics.load(hostile)))
+    for option in evil.principal.options:
+        evil.principal.value = option
+        assert SCRIPT not in evil.activity.value and IMG not in evil.activity.value
