@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import argparse
 
+from flowforensics.cli import collect_query
+
 
 def add_aws_arguments(parser: argparse.ArgumentParser) -> None:
     """The AWS CLI's connection options, shared by ``collect`` and ``watch``."""
@@ -25,6 +27,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--role-name", action="append", metavar="NAME", help="a delivery role to investigate (repeatable)"
     )
     what.add_argument("--all", action="store_true", help="every flow log; evidence for those not delivering")
+    what.add_argument(
+        "--athena-table", metavar="DB.TABLE", help="the kept CloudTrail events of an Athena table of the trail"
+    )
+    what.add_argument(
+        "--event-data-store", metavar="ARN", help="the kept CloudTrail events of a CloudTrail Lake event data store"
+    )
     parser.add_argument(
         "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
     )
@@ -36,10 +44,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--simulate", action="store_true", help="also run iam:SimulatePrincipalPolicy on the delivery actions"
     )
     parser.add_argument("--out", required=True, metavar="DIR", help="the evidence folder to write")
+    collect_query.add_arguments(parser)
 
 
 def run(args: argparse.Namespace) -> int:
     """Collect, print a summary, and return 0."""
+    if args.athena_table or args.event_data_store:
+        return collect_query.run(args)
     from flowforensics.collection import collect
 
     result = collect(

@@ -2,6 +2,8 @@
 
 The allow-list is data: every operation any collector may call, by botocore service name. The least
 IAM policy the collector needs (``docs/investigator-policy.json``) is checked against it by the tests.
+Besides reads it admits only :data:`QUERY_OPERATIONS`: starting and stopping the Athena and CloudTrail
+Lake queries that select the trail's events.
 """
 
 from __future__ import annotations
@@ -32,8 +34,37 @@ READ_OPERATIONS: dict[str, frozenset[str]] = {
     "logs": frozenset({"DescribeLogGroups", "DescribeLogStreams"}),
     "kms": frozenset({"GetKeyPolicy"}),
     "cloudwatch": frozenset({"DescribeAlarms", "DescribeAlarmHistory", "GetMetricData"}),
-    "cloudtrail": frozenset({"LookupEvents"}),
+    "cloudtrail": frozenset({"LookupEvents", "DescribeQuery", "GetQueryResults"}),
     "organizations": frozenset({"ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
+    "athena": frozenset({"GetQueryExecution", "GetQueryResults"}),
+}
+
+# The only operations admitted that are not reads: a query over the trail, started and, when it fails,
+# outlasts its deadline or is interrupted, stopped. They change nothing in the account but the query's
+# own state (Athena also writes its results to the output location the investigator names).
+QUERY_OPERATIONS: dict[str, frozenset[str]] = {
+    "athena": frozenset({"StartQueryExecution", "StopQueryExecution"}),
+    "cloudtrail": frozenset({"StartQuery", "CancelQuery"}),
+}
+
+# Every operation the hook lets through.
+ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
+    service: READ_OPERATIONS.get(service, frozenset()) | QUERY_OPERATIONS.get(service, frozenset())
+    for service in READ_OPERATIONS.keys() | QUERY_OPERATIONS.keys()
+}
+
+# IAM actions the investigator needs that no collector calls: AWS performs them with the caller's
+# permissions on its behalf. action -> why.
+INDIRECT_ACTIONS: dict[str, str] = {
+    "glue:GetDatabase": "Athena reads the CloudTrail table's database from the Glue Data Catalog",
+    "glue:GetTable": "Athena reads the CloudTrail table's definition from the Glue Data Catalog",
+    "glue:GetPartitions": "Athena lists the partitions of a partitioned CloudTrail table",
+    "s3:GetBucketLocation": "Athena locates the trail's bucket and the results bucket",
+    "s3:ListBucket": "Athena lists the trail's log files and the query results",
+    "s3:GetObject": "Athena reads the trail's log files, and GetQueryResults the query results",
+    "s3:PutObject": "Athena writes the query results to --athena-output (scope it to that prefix)",
+    "s3:AbortMultipartUpload": "Athena abandons a partly written result file",
+    "s3:ListMultipartUploadParts": "Athena writes large result files in parts",
 }
 
 
@@ -44,18 +75,18 @@ class ReadOnlyViolation(CollectionError):
 def iam_action(service: str, operation: str) -> str:
     """The IAM action (``prefix:Operation``) of a botocore service's operation.
 
-    For every service in :data:`READ_OPERATIONS` botocore's service name is also the IAM prefix.
+    For every service in :data:`ALLOWED_OPERATIONS` botocore's service name is also the IAM prefix.
     """
     return f"{service}:{operation}"
 
 
 def allowed_actions() -> set[str]:
     """Every IAM action the collectors may call, e.g. ``{"ec2:DescribeFlowLogs", ...}``."""
-    return {iam_action(service, op) for service, ops in READ_OPERATIONS.items() for op in ops}
+    return {iam_action(service, op) for service, ops in ALLOWED_OPERATIONS.items() for op in ops}
 
 
 def install(client: Any, on_allowed: Callable[[str], None] | None = None) -> None:
-    """Make a boto3 client refuse every operation outside :data:`READ_OPERATIONS`.
+    """Make a boto3 client refuse every operation outside :data:`ALLOWED_OPERATIONS`.
 
     The hook runs on ``before-call``, registered first so that it also runs ahead of a botocore
     ``Stubber``, and raises before the request is signed or sent.
@@ -72,7 +103,7 @@ def install(client: Any, on_allowed: Callable[[str], None] | None = None) -> Non
 
     def refuse_writes(model: Any, **_: Any) -> None:
         action = iam_action(service, model.name)
-        if model.name not in READ_OPERATIONS.get(service, frozenset()):
+        if model.name not in ALLOWED_OPERATIONS.get(service, frozenset()):
             raise ReadOnlyViolation(f"refused {action}: flowforensics collection is read-only")
         if on_allowed is not None:
             on_allowed(action)

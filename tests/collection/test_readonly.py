@@ -12,13 +12,27 @@ import boto3
 import pytest
 
 from flowforensics.collection import collect
-from flowforensics.collection.readonly import READ_OPERATIONS, ReadOnlyViolation, allowed_actions
+from flowforensics.collection.readonly import (
+    ALLOWED_OPERATIONS,
+    INDIRECT_ACTIONS,
+    QUERY_OPERATIONS,
+    ReadOnlyViolation,
+    allowed_actions,
+)
 from flowforensics.collection.session import ClientFactory
 
 from .conftest import Recording
 from .helpers import ACCOUNT, REGION, stubbed
 
 POLICY = Path(__file__).resolve().parents[2] / "docs" / "investigator-policy.json"
+# The Athena and CloudTrail Lake path's actions.
+QUERY_PATH = {
+    *(f"athena:{op}" for op in ALLOWED_OPERATIONS["athena"]),
+    "cloudtrail:StartQuery",
+    "cloudtrail:DescribeQuery",
+    "cloudtrail:GetQueryResults",
+    "cloudtrail:CancelQuery",
+}
 # Signing names that differ from botocore's service names.
 SIGNING_NAMES = {"monitoring": "cloudwatch"}
 
@@ -48,13 +62,32 @@ def _actions(recorded: list[dict[str, Any]]) -> list[str]:
     return actions
 
 
-def test_the_policy_grants_exactly_the_allow_list() -> None:
-    assert _policy_actions() == allowed_actions()
+def test_the_policy_grants_exactly_the_allow_list_and_what_athena_does_on_the_callers_behalf() -> None:
+    assert _policy_actions() == allowed_actions() | set(INDIRECT_ACTIONS)
+    assert not allowed_actions() & set(INDIRECT_ACTIONS)
     # Every allowed operation exists in botocore's model of its service.
     session = boto3.Session(region_name=REGION)
-    for service, operations in READ_OPERATIONS.items():
+    for service, operations in ALLOWED_OPERATIONS.items():
         model = session.client(service).meta.service_model
         assert operations <= set(model.operation_names), service
+
+
+def test_the_query_calls_are_the_only_admitted_operations_that_are_not_reads() -> None:
+    not_reads = {
+        f"{service}:{op}"
+        for service, ops in ALLOWED_OPERATIONS.items()
+        for op in ops
+        if not op.startswith(("Describe", "Get", "List", "Lookup"))
+    }
+    queries = {f"{service}:{op}" for service, ops in QUERY_OPERATIONS.items() for op in ops}
+    assert queries == {
+        "athena:StartQueryExecution",
+        "athena:StopQueryExecution",
+        "cloudtrail:StartQuery",
+        "cloudtrail:CancelQuery",
+    }
+    # SimulatePrincipalPolicy is a read in IAM's service authorization reference (access level Read).
+    assert not_reads == queries | {"iam:SimulatePrincipalPolicy"}
 
 
 def test_every_collector_sends_only_read_operations_all_in_the_policy(
@@ -109,8 +142,9 @@ def test_every_collector_sends_only_read_operations_all_in_the_policy(
     assert set(sent) <= allowed_actions() <= _policy_actions()
     assert called <= _policy_actions()
     # Every collector ran: every allowed action was called, except the one moto cannot answer
-    # (SimulatePrincipalPolicy and DescribeAlarmHistory reach moto, which answers 500: a gap).
-    assert called == allowed_actions()
+    # (SimulatePrincipalPolicy and DescribeAlarmHistory reach moto, which answers 500: a gap), and
+    # the Athena and CloudTrail Lake queries, a collection of their own (tests/collection/test_query.py).
+    assert called == allowed_actions() - QUERY_PATH
     gaps = {
         gap["operation"] for gap in json.loads((tmp_path / "evidence" / "manifest.json").read_text())["gaps"]
     }
@@ -124,6 +158,12 @@ def test_every_collector_sends_only_read_operations_all_in_the_policy(
         ("iam", "put_role_policy", {"RoleName": "r", "PolicyName": "p", "PolicyDocument": "{}"}),
         ("logs", "delete_log_group", {"logGroupName": "/vpc/flow"}),
         ("cloudtrail", "stop_logging", {"Name": "trail"}),
+        # Beside its queries, nothing else of Athena or CloudTrail Lake that is not a read.
+        ("athena", "create_named_query", {"Name": "q", "Database": "d", "QueryString": "SELECT 1"}),
+        ("athena", "delete_work_group", {"WorkGroup": "primary"}),
+        ("cloudtrail", "create_event_data_store", {"Name": "eds"}),
+        ("cloudtrail", "delete_event_data_store", {"EventDataStore": "eds"}),
+        ("s3", "put_object", {"Bucket": "flow-archive", "Key": "k", "Body": b"x"}),
     ],
 )
 def test_the_hook_refuses_writes_before_sending(

@@ -1,0 +1,91 @@
+"""``collect --athena-table`` and ``collect --event-data-store``: the kept events of an organisation's trail,
+selected where they are stored, into an evidence folder; ``--dry-run`` prints the statement instead."""
+
+from __future__ import annotations
+
+import argparse
+from datetime import UTC, datetime, timedelta
+
+from flowforensics.collection.trail_sql import LAYOUTS, QueryPlan, athena_query, lake_query
+
+ENGINE_NAMES = {"athena": "Athena", "lake": "CloudTrail Lake"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """The options of the query path (the choice of ``--athena-table`` or ``--event-data-store`` is the caller's)."""
+    group = parser.add_argument_group("Athena and CloudTrail Lake (with --athena-table or --event-data-store)")
+    group.add_argument("--athena-output", metavar="S3URI", help="s3://bucket/prefix/ for Athena's query results")
+    group.add_argument("--workgroup", metavar="W", help="the Athena workgroup (default: the account's primary)")
+    group.add_argument(
+        "--athena-layout",
+        choices=sorted(LAYOUTS),
+        default="console",
+        help="the table's partitions: console (none, as CloudTrail's console creates it), partitioned "
+        "(region/year/month/day) or projection (timestamp); default console",
+    )
+    group.add_argument(
+        "--account", action="append", metavar="ACCOUNT", help="only events of this account (repeatable)"
+    )
+    group.add_argument(
+        "--deadline", type=float, default=30, metavar="MINUTES", help="stop the query after this long (default 30)"
+    )
+    group.add_argument("--dry-run", action="store_true", help="print the SQL and what it reads; run nothing")
+
+
+def plan(args: argparse.Namespace, now: datetime) -> QueryPlan:
+    """The statement the options ask for.
+
+    Raises
+    ------
+    CollectionError
+        A bad time, table, event data store, account or region (one line).
+    """
+    from flowforensics.collection.query import as_list, window
+    from flowforensics.collection.runner import option_time
+
+    start, end = window(option_time(args.start, "--start"), option_time(args.end, "--end"), now)
+    regions = [] if args.regions == "all" else as_list(args.regions)
+    accounts = as_list(args.account)
+    if args.athena_table:
+        return athena_query(
+            args.athena_table, layout=args.athena_layout, start=start, end=end, accounts=accounts, regions=regions
+        )
+    return lake_query(args.event_data_store, start=start, end=end, accounts=accounts, regions=regions)
+
+
+def describe(query: QueryPlan, layout: str | None) -> str:
+    """The statement as ``--dry-run`` prints it: what it reads as SQL comments, then the SQL."""
+    lines = [f"-- {ENGINE_NAMES[query.engine]}: {query.source}"]
+    if layout:
+        lines.append(f"-- table layout {layout}: {LAYOUTS[layout].description}")
+    lines += [f"-- reads: {line}" for line in query.partitions]
+    if query.parameters:
+        lines.append(f"-- ExecutionParameters, in order: {' '.join(query.parameters)}")
+    return "\n".join([*lines, query.sql + ";"])
+
+
+def run(args: argparse.Namespace) -> int:
+    """Plan the query; print it (``--dry-run``) or run it into ``--out``."""
+    from flowforensics.collection.query import athena_start_parameters, collect_query
+    from flowforensics.errors import CollectionError
+
+    query = plan(args, datetime.now(UTC))
+    start_parameters = {}
+    if args.athena_table:
+        if not args.athena_output:
+            raise CollectionError("--athena-table needs --athena-output s3://bucket/prefix/ for the query results")
+        start_parameters = athena_start_parameters(args.athena_output, args.workgroup)
+    if args.dry_run:
+        print(describe(query, args.athena_layout if args.athena_table else None))
+        return 0
+    result = collect_query(
+        args.out,
+        query,
+        start_parameters,
+        profile=args.profile,
+        region=args.region,
+        endpoint_url=args.endpoint_url,
+        deadline=timedelta(minutes=args.deadline),
+    )
+    print(result.summary())
+    return 0
