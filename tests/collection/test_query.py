@@ -1,0 +1,306 @@
+"""collect --athena-table against moto server over real HTTP (moto serves the rows DuckDB computed from the same
+SQL), and collect --event-data-store through botocore's Stubber (moto has no CloudTrail Lake)."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+import boto3
+import pandas as pd
+import pytest
+import requests
+import sqlglot
+
+import flowforensics
+from flowforensics.collection.query import athena_start_parameters, collect_query
+from flowforensics.collection.readonly import allowed_actions
+from flowforensics.collection.trail_sql import LAKE_COLUMNS, athena_query, lake_query
+from flowforensics.evidence.manifest import read_manifest, verify
+from flowforensics.evidence.relevance import is_relevant
+
+from .conftest import Recording
+from .helpers import ACCOUNT, REGION, stubbed
+from .test_readonly import _actions, _policy_actions
+from .trail_archive import athena_table, records, write_archive
+
+TABLE = "cloudtrail.cloudtrail_logs_pp"
+WINDOW = (datetime(2024, 2, 5, 10, 30, tzinfo=UTC), datetime(2024, 3, 10, 7, 45, 30, tzinfo=UTC))
+OUTPUT = "s3://athena-results/flowforensics/"
+STORE = "arn:aws:cloudtrail:eu-west-1:123456789012:eventdatastore/EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE"
+FRAME_COLUMNS = ["event_id", "event_time", "event_source", "event_name", "region", "account_id", "actor",
+                 "actor_type", "session_issuer", "error_code", "read_only"]
+
+
+@pytest.fixture(scope="module")
+def archive(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
+    root = tmp_path_factory.mktemp("archive")
+    files = write_archive(root)
+    return {"db": athena_table(files, root, TABLE), "records": records()}
+
+
+def kept_records(archive: dict[str, Any]) -> list[dict[str, Any]]:
+    start, end = (f"{moment:%Y-%m-%dT%H:%M:%SZ}" for moment in WINDOW)
+    return [
+        r
+        for r in archive["records"]
+        if is_relevant(r["eventSource"], r["eventName"], r.get("errorCode")) and start <= r["eventTime"] <= end
+    ]
+
+
+def athena_result(db: Any, plan: Any) -> dict[str, Any]:
+    """What Athena returns for the plan: the statement run on DuckDB, as GetQueryResults rows (a header first)."""
+    values = [sqlglot.parse_one(p, read="trino").this for p in plan.parameters]
+    cursor = db.execute(sqlglot.transpile(plan.sql, read="trino", write="duckdb")[0], values)
+    names = [d[0] for d in cursor.description]
+    info = [
+        {"CatalogName": "hive", "SchemaName": "", "TableName": "", "Name": n, "Label": n, "Type": "varchar",
+         "Precision": 2147483647, "Scale": 0, "Nullable": "UNKNOWN", "CaseSensitive": True}
+        for n in names
+    ]
+    rows = [{"Data": [{"VarCharValue": n} for n in names]}]
+    rows += [{"Data": [{} if v is None else {"VarCharValue": v} for v in row]} for row in cursor.fetchall()]
+    return {"rows": rows, "column_info": info}
+
+
+def _events(folder: Path) -> pd.DataFrame:
+    return flowforensics.load(folder).events[FRAME_COLUMNS]
+
+
+def _expected_events(records_: list[dict[str, Any]], folder: Path) -> pd.DataFrame:
+    folder.mkdir()
+    (folder / "records.json").write_text(json.dumps({"Records": records_}))
+    return _events(folder)
+
+
+def no_wait(_: float) -> None:
+    """Polls without sleeping."""
+
+
+@pytest.fixture
+def slow_athena(moto: str) -> Any:
+    """moto's Athena executions move one state (QUEUED, RUNNING, SUCCEEDED) every ``times`` polls."""
+
+    def slow(times: int) -> None:
+        transition = {"progression": "manual", "times": times}
+        requests.post(
+            f"{moto}/moto-api/state-manager/set-transition",
+            json={"model_name": "athena::execution", "transition": transition},
+            timeout=10,
+        )
+
+    yield slow
+    requests.post(
+        f"{moto}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=10
+    )
+
+
+def test_athena_query_into_an_evidence_folder_over_moto(
+    archive: dict[str, Any], moto: str, recording: Recording, slow_athena: Any, tmp_path: Path
+) -> None:
+    slow_athena(1)
+    plan = athena_query(TABLE, layout="projection", start=WINDOW[0], end=WINDOW[1], accounts=["381492650217"])
+    result = athena_result(archive["db"], plan)
+    assert len(result["rows"]) > 1
+    requests.post(
+        f"{moto}/moto-api/static/athena/query-results",
+        json={"account_id": ACCOUNT, "region": REGION, "results": [result]},
+        timeout=10,
+    )
+    recording.start()
+    waits: list[float] = []
+    collected = collect_query(
+        tmp_path / "evidence", plan, athena_start_parameters(OUTPUT, "primary"), endpoint_url=moto, sleep=waits.append
+    )
+
+    sent = _actions(recording.requests())
+    assert set(sent) <= allowed_actions() <= _policy_actions()
+    assert {"athena:StartQueryExecution", "athena:GetQueryExecution", "athena:GetQueryResults"} <= set(sent)
+    assert sent.count("athena:GetQueryExecution") == 2  # RUNNING, then SUCCEEDED
+    assert waits == [0.5]  # one wait between the polls
+
+    manifest = read_manifest(tmp_path / "evidence")
+    (query,) = manifest["queries"]
+    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(QueryExecutionId=query["query_id"])
+    # What AWS received is the plan: the statement and its bound values.
+    assert execution["QueryExecution"]["Query"] == plan.sql == query["sql"]
+    assert execution["QueryExecution"]["ExecutionParameters"] == plan.parameters == query["parameters"]
+    assert query["source"] == '"cloudtrail"."cloudtrail_logs_pp"'
+    assert query["state"] == "SUCCEEDED"
+    assert query["bytes_scanned"] == 0  # moto scans nothing
+    assert query["partitions"] == plan.partitions
+    expected = [r for r in kept_records(archive) if r["recipientAccountId"] == "381492650217"]
+    assert query["records"] == collected.events == len(expected)
+    assert manifest["gaps"] == []
+    assert verify(tmp_path / "evidence") == []
+    # The folder loads as the same events as the archive's kept records.
+    pd.testing.assert_frame_equal(_events(tmp_path / "evidence"), _expected_events(expected, tmp_path / "expected"))
+
+
+def test_athena_query_past_its_deadline_is_stopped_and_is_a_gap(
+    moto: str, recording: Recording, slow_athena: Any, tmp_path: Path
+) -> None:
+    slow_athena(10)
+    plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+    recording.start()
+    collect_query(
+        tmp_path / "evidence",
+        plan,
+        athena_start_parameters(OUTPUT, None),
+        endpoint_url=moto,
+        deadline=timedelta(0),
+        sleep=no_wait,
+    )
+
+    sent = _actions(recording.requests())
+    assert "athena:StopQueryExecution" in sent and "athena:GetQueryResults" not in sent
+    manifest = read_manifest(tmp_path / "evidence")
+    assert manifest["queries"][0]["state"] == "STOPPED"
+    (gap,) = manifest["gaps"]
+    assert gap["operation"] == "athena:GetQueryResults"
+    assert gap["error_code"] == "DeadlineExceeded"
+    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(
+        QueryExecutionId=manifest["queries"][0]["query_id"]
+    )
+    assert execution["QueryExecution"]["Status"]["State"] == "CANCELLED"
+
+
+def test_ctrl_c_stops_the_athena_query_records_a_gap_and_still_writes_the_manifest(
+    moto: str, slow_athena: Any, tmp_path: Path
+) -> None:
+    slow_athena(10)
+    plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+
+    def interrupt(_: float) -> None:
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        collect_query(tmp_path / "ev", plan, athena_start_parameters(OUTPUT, None), endpoint_url=moto, sleep=interrupt)
+
+    manifest = read_manifest(tmp_path / "ev")
+    assert manifest["queries"][0]["state"] == "STOPPED"
+    assert [g["error_code"] for g in manifest["gaps"]] == ["Interrupted"]
+    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(
+        QueryExecutionId=manifest["queries"][0]["query_id"]
+    )
+    assert execution["QueryExecution"]["Status"]["State"] == "CANCELLED"
+
+
+# --- CloudTrail Lake (Stubber) ---------------------------------------------------------------------------
+
+
+def caller() -> Any:
+    """An STS client that answers GetCallerIdentity once."""
+    sts, stub = stubbed("sts", REGION)
+    arn = f"arn:aws:iam::{ACCOUNT}:user/incident-responder"
+    stub.add_response("get_caller_identity", {"Account": ACCOUNT, "Arn": arn, "UserId": "AIDAEXAMPLEEXAMPLE1"})
+    return sts
+
+
+def _lowered(value: Any) -> Any:
+    """A struct as Trino's CAST(... AS JSON) gives it: field names lower-cased."""
+    if isinstance(value, dict):
+        return {key.lower(): _lowered(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_lowered(item) for item in value]
+    return value
+
+
+def lake_row(record: dict[str, Any]) -> list[dict[str, str]]:
+    """A record as CloudTrail Lake's GetQueryResults gives it: one {column: text} per selected column."""
+
+    def as_map(value: Any) -> str:
+        return json.dumps({k: v if isinstance(v, str) else json.dumps(v) for k, v in value.items()})
+
+    text = {
+        "userIdentity": lambda v: json.dumps(_lowered(v)),
+        "resources": lambda v: json.dumps(_lowered(v)),
+        "eventTime": lambda v: v.replace("T", " ").replace("Z", ".000"),
+        "readOnly": lambda v: str(v).lower(),
+        "requestParameters": as_map,
+        "responseElements": as_map,
+        "additionalEventData": as_map,
+    }
+    return [
+        {key: text.get(key, str)(value)}
+        for key, value in record.items()
+        if value is not None and key in {c.name for c in LAKE_COLUMNS}
+    ]
+
+
+
+def test_cloudtrail_lake_query_into_an_evidence_folder(archive: dict[str, Any], tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    expected = kept_records(archive)
+    rows = [lake_row(r) for r in expected]
+    client, stub = stubbed("cloudtrail", REGION)
+    query_id = "0d3a6f1c-7e4b-4a53-9c1e-5f2b8a7d6e90"
+    stub.add_response("start_query", {"QueryId": query_id}, {"QueryStatement": plan.sql})
+    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "RUNNING"}, {"QueryId": query_id})
+    stub.add_response(
+        "describe_query",
+        {"QueryId": query_id, "QueryStatus": "FINISHED", "QueryStatistics": {"BytesScanned": 52_428_800}},
+        {"QueryId": query_id},
+    )
+    half = len(rows) // 2
+    stub.add_response(
+        "get_query_results",
+        {"QueryStatus": "FINISHED", "QueryResultRows": rows[:half], "NextToken": "page-2"},
+        {"QueryId": query_id},
+    )
+    stub.add_response(
+        "get_query_results",
+        {"QueryStatus": "FINISHED", "QueryResultRows": rows[half:]},
+        {"QueryId": query_id, "NextToken": "page-2"},
+    )
+    sts = caller()
+
+    collected = collect_query(
+        tmp_path / "evidence", plan, {}, clients={"cloudtrail": client, "sts": sts}, session=boto3.Session(region_name=REGION),
+        sleep=no_wait,
+    )
+
+    stub.assert_no_pending_responses()
+    assert set(collected.calls) <= allowed_actions()
+    (query,) = read_manifest(tmp_path / "evidence")["queries"]
+    assert (query["query_id"], query["state"], query["bytes_scanned"]) == (query_id, "FINISHED", 52_428_800)
+    assert query["source"] == "EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE" and query["sql"] == plan.sql
+    pd.testing.assert_frame_equal(_events(tmp_path / "evidence"), _expected_events(expected, tmp_path / "expected"))
+    # Objects inside CloudTrail Lake's maps (stored as JSON strings) come back as objects.
+    loaded = flowforensics.load(tmp_path / "evidence").events.set_index("event_id")
+    for record in expected:
+        for key, value in (record.get("requestParameters") or {}).items():
+            if isinstance(value, dict):
+                assert loaded.loc[record["eventID"], "request"][key] == value
+
+
+def test_a_cloudtrail_lake_query_that_fails_is_a_gap_with_aws_reason(tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("start_query", {"QueryId": "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"})
+    stub.add_response("describe_query", {"QueryId": "1f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "QueryStatus": "FAILED", "ErrorMessage": "Column not found"})
+    sts = caller()
+
+    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": sts},
+                  session=boto3.Session(region_name=REGION), sleep=no_wait)
+
+    (gap,) = read_manifest(tmp_path / "ev")["gaps"]
+    assert (gap["operation"], gap["error_code"]) == ("cloudtrail:GetQueryResults", "QueryFailed")
+    assert gap["error_message"] == "the query ended FAILED: Column not found"
+
+
+def test_a_cloudtrail_lake_query_past_its_deadline_is_cancelled(tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("start_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"})
+    stub.add_response("describe_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "QueryStatus": "RUNNING"})
+    stub.add_response("cancel_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "QueryStatus": "CANCELLED"}, {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"})
+    sts = caller()
+
+    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": sts},
+                  session=boto3.Session(region_name=REGION), deadline=timedelta(0), sleep=no_wait)
+
+    stub.assert_no_pending_responses()
+    assert [g["error_code"] for g in read_manifest(tmp_path / "ev")["gaps"]] == ["DeadlineExceeded"]
