@@ -13,7 +13,7 @@ from typing import Any
 
 from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import UNKNOWN, replay
-from flowforensics.frames.resources import arn_part
+from flowforensics.frames.resources import arn_part, log_group_from_arn
 from flowforensics.frames.schema import frame
 
 
@@ -57,6 +57,22 @@ def _first(node: Any, *names: str) -> Any:
     return None
 
 
+# CreateFlowLogs names a CloudWatch Logs destination by LogGroupName, or by LogDestination holding the log
+# group's ARN (``arn:aws:logs:R:A:log-group:NAME``); LogDestinationType defaults to cloud-watch-logs; an S3
+# bucket or Firehose stream ARN is no log group (EC2 API reference, CreateFlowLogs).
+CLOUDWATCH_LOGS = "cloud-watch-logs"
+
+
+def _destination(request: Any) -> tuple[str, str | None, Any]:
+    """(LogDestinationType, log group name or None, LogDestination) of a CreateFlowLogs request."""
+    kind = _first(request, "LogDestinationType") or CLOUDWATCH_LOGS
+    destination = _first(request, "LogDestination")
+    group = _first(request, "LogGroupName")
+    if group is None and kind == CLOUDWATCH_LOGS and isinstance(destination, str):
+        group = log_group_from_arn(destination)
+    return str(kind), text(group), destination
+
+
 def flow_logs_from_events(events: Any) -> Any:
     """Rebuild the ``flow_logs`` frame from ``CreateFlowLogs`` and ``DeleteFlowLogs`` events.
 
@@ -80,14 +96,14 @@ def flow_logs_from_events(events: Any) -> Any:
                 if not str(flow_log_id).startswith("fl-"):
                     continue
                 row = rows.setdefault(flow_log_id, {"flow_log_id": flow_log_id})
-                destination = _first(event.request, "LogDestination")
+                kind, group, destination = _destination(event.request)
                 row.update(
                     region=event.region,
                     account_id=event.account_id,
                     resource_id=resources[position] if position < len(resources) else (resources[0] if resources else None),
                     traffic_type=_first(event.request, "TrafficType"),
-                    log_destination_type=_first(event.request, "LogDestinationType") or "cloud-watch-logs",
-                    log_group=_first(event.request, "LogGroupName"),
+                    log_destination_type=kind,
+                    log_group=group,
                     log_destination=destination,
                     role_arn=_first(event.request, "DeliverLogsPermissionArn"),
                     log_format=_first(event.request, "LogFormat"),
