@@ -82,7 +82,7 @@ def _span(evidence: Any, found: list[Signal]) -> tuple[Any, Any] | None:
     return (min(times), max(times)) if times else None
 
 
-def _reference(window: dict[str, Any] | None, subject: Any, verdict_table: Verdicts | None) -> Any:
+def _reference(window: dict[str, Any] | None, subject: Any, verdict_table: Verdicts | None, created: Any = None) -> Any:
     if window is not None:
         return window["start"]
     if subject.status == "FAILED" or verdict_table is None:
@@ -90,13 +90,19 @@ def _reference(window: dict[str, Any] | None, subject: Any, verdict_table: Verdi
     frame = verdict_table.frame
     allowed = [_flag(value) for value in frame["allowed"]]
     if allowed and allowed[-1] is not False and False in allowed:
-        # Healthy now, with no delivery signal: the latest denial is the incident to explain.
-        return _time(frame["start"].iloc[len(allowed) - 1 - allowed[::-1].index(False)])
+        # Healthy now, with no delivery signal: the latest denial is the incident to explain, unless it
+        # ended before the flow log existed (the role being set up denied it nothing).
+        position = len(allowed) - 1 - allowed[::-1].index(False)
+        ended = _time(frame["end"].iloc[position])
+        if _time(created) is not None and ended is not None and ended <= created:
+            return None
+        return _time(frame["start"].iloc[position])
     return None
 
 
 def _case(evidence: Any, row: dict[str, Any], subject: Any, history: Any, table: Any, found: list[Signal], window: Any) -> Case:
-    return Case(evidence, subject, row, history, table, found, window, _reference(window, subject, table), _span(evidence, found))
+    reference = _reference(window, subject, table, row.get("created"))
+    return Case(evidence, subject, row, history, table, found, window, reference, _span(evidence, found))
 
 
 def _rank(outcome: Outcome, reference: Any) -> tuple[bool, bool, Any]:

@@ -207,7 +207,9 @@ def _interval_cause(case: Case, interval: Interval) -> tuple[str | None, int]:
     before = causes[: until - interval.first + 1]
     if "role-deleted" in before:
         deleted = interval.first + before.index("role-deleted")
-        recreated = any(cause != "role-deleted" for cause in causes[deleted - interval.first:])
+        # Only a DeleteRole deletes: a role absent before its first CreateRole was not yet created.
+        recreated = frame["event_name"].iloc[deleted] == "DeleteRole" and any(
+            cause != "role-deleted" for cause in causes[deleted - interval.first:])
         return ("role-recreated" if recreated else "role-deleted"), deleted
     return frame["root_cause"].iloc[until], interval.first
 
@@ -225,6 +227,10 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         cause, trigger_row = _interval_cause(case, interval) if interval.allowed is False else (None, interval.first)
         row = case.row(trigger_row)
         stated = stated_denial(case.evidence, case.window) if interval.allowed and code in IAM_CODES else None
+        agreed = _shown_refusals(case, trigger_row, stated) if stated is not None else None
+        if agreed:
+            # The documents the evidence shows refuse what AWS refused: its words need no unseen policy.
+            return _stated_outcome(case, code, stated, agreed, agrees=True)
         if stated is not None:
             # AWS's words are what happened; the offline evaluation lacks something that refused.
             return _stated_outcome(case, code, stated, f"the offline evaluation of the documents in the evidence allows "
@@ -256,14 +262,29 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         if position + 1 < len(case.intervals) and case.intervals[position + 1].allowed:
             recovery = event_ref(case.row(case.intervals[position + 1].first))
         evidence = [row["event_id"]] + ([recovery["event_id"]] if recovery else [])
-        return Outcome(
-            Finding(code, "confirmed", f"{row['event_name']} by {row['actor']} at {_at(row['start'])} "
-                                       f"made the role deny delivery: {reason}", evidence),
-            event_ref(row),
-            recovery,
-        )
+        summary = f"{row['event_name']} by {row['actor']} at {_at(row['start'])} made the role deny delivery: {reason}"
+        if cause == "role-recreated":
+            summary, again = _recreated(case, trigger_row, interval)
+            evidence += [again] if again else []
+        return Outcome(Finding(code, "confirmed", summary, evidence), event_ref(row), recovery)
 
     return test
+
+
+def _recreated(case: Case, deleted: int, interval: Interval) -> tuple[str, str | None]:
+    """The sentence of a role deleted and created again within a denied interval, and the CreateRole event id."""
+    frame = case.verdicts.frame
+    row = case.row(deleted)
+    said = f"{row['event_name']} by {row['actor']} at {_at(row['start'])} deleted role {case.history.role_name}"
+    for index in range(deleted + 1, interval.last + 1):
+        again = case.row(index)
+        if again["event_name"] == "CreateRole":
+            role = case.history.snapshots[index].role
+            new_id = f" (new role id {role.role_id})" if role.role_id else ""
+            last = case.row(interval.last)
+            return (f"{said}; CreateRole by {again['actor']} at {_at(again['start'])} created it again under the same "
+                    f"name{new_id}, and the recreated role denies delivery: {last['reason']}", again["event_id"])
+    return f"{said}, and it was created again under the same name: {frame['reason'].iloc[interval.last]}", None
 
 
 def _created_since(case: Case, since: Any) -> dict[str, Any] | None:
@@ -316,10 +337,33 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     return _stated_outcome(case, code, stated, f"the evaluator cannot reproduce it (it lacks {missing})")
 
 
-def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: str) -> Outcome:
-    """The IAM hypothesis ``code`` judged on AWS's words, which the offline evaluation does not reproduce.
+def _shown_refusals(case: Case, position: int, stated: StatedDenial) -> str:
+    """Why the documents the evidence shows refuse every action AWS refused, in AWS's layer ("" when they do not).
 
-    ``unreproduced`` says why, for the finding: what the evaluator lacks, or that it found delivery allowed.
+    Delivery may be allowed while AWS refuses an action it needs only sometimes (``logs:CreateLogGroup``
+    once the log group is gone): the shown documents then explain the words by themselves.
+    """
+    verdict = case.verdicts.states[position].verdict if case.verdicts is not None else None
+    if verdict is None or not stated.actions or stated.layer == "trust":
+        return ""
+    reasons = []
+    for action in stated.actions:
+        try:
+            check = verdict.check(action)
+        except KeyError:
+            return ""
+        if check.decision.allowed or check.decision.decided_by != stated.layer:
+            return ""
+        reasons.append(check.reason(verdict))
+    return "; ".join(reasons)
+
+
+def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: str, *, agrees: bool = False) -> Outcome:
+    """The IAM hypothesis ``code`` judged on AWS's words.
+
+    ``unreproduced`` says, for the finding, why the offline evaluation does not reproduce them (what the
+    evaluator lacks, or that it found delivery allowed); with ``agrees``, it is instead why the shown
+    documents refuse the same actions.
     """
     if code not in stated.codes:
         return Outcome(Finding(code, "ruled_out", f"{stated.says()}: AWS names the role's {LAYER_NAMES[stated.layer]}, "
@@ -340,9 +384,9 @@ def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: s
         change = f"the last change to it before the failure: {trigger['event_name']} by {trigger['actor']} at {_at(trigger['event_time'])}"
     else:
         change = "the evidence shows no change to it before the failure"
+    basis = (f"as the documents the evidence shows do ({unreproduced})" if agrees else f"though {unreproduced}")
     return Outcome(
-        Finding(code, "confirmed", f"{stated.says()}, naming the role's {LAYER_NAMES[stated.layer]}, though "
-                                   f"{unreproduced}; {change}",
+        Finding(code, "confirmed", f"{stated.says()}, naming the role's {LAYER_NAMES[stated.layer]}, {basis}; {change}",
                 ([trigger["event_id"]] if trigger else []) + stated.event_ids[:5]),
         trigger,
         confidence="likely",
@@ -549,6 +593,10 @@ def _none(case: Case) -> Outcome:
     ok = [s for s in case.signals if s.ok]
     if case.window is not None or case.subject.status == "FAILED":
         return Outcome(Finding(code, "ruled_out", "delivery failed", [s["source"] for s in (case.window or {}).get("signals", [])[:3]]))
+    deleted = case.flow_log.get("deleted")
+    if deleted is not None and deleted == deleted:
+        return Outcome(Finding(code, "ruled_out", f"the flow log was deleted at {_at(deleted)}: it delivers nothing since",
+                               [case.flow_log.get("delete_event_id") or case.subject.status_source or "cloudtrail"]))
     if ok:
         return Outcome(Finding(code, "confirmed", f"{len(ok)} signals show delivery working and none shows it failing",
                                sorted({s.source for s in ok})[:5]))

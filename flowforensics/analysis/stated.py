@@ -56,12 +56,15 @@ class StatedDenial:
         The refused calls.
     clause : str
         AWS's reason, as it wrote it (empty for a refused ``AssumeRole``, which gives none).
+    actions : tuple of str
+        The refused actions AWS named (``sts:AssumeRole`` for the trust).
     """
 
     layer: str
     codes: tuple[str, ...]
     event_ids: list[str]
     clause: str
+    actions: tuple[str, ...] = ()
 
     def says(self) -> str:
         """The words, for a finding's summary."""
@@ -94,22 +97,24 @@ def stated_denial(evidence: Any, window: dict[str, Any] | None) -> StatedDenial 
     """
     if window is None:
         return None
-    stated: dict[tuple[str, tuple[str, ...]], tuple[list[str], str]] = {}
+    stated: dict[tuple[str, tuple[str, ...]], tuple[list[str], str, dict[str, None]]] = {}
     for event in _window_events(evidence, window, REFUSALS).itertuples(index=False):
         if event.event_name == "AssumeRole":
-            layer, codes, clause = "trust", TRUST_CODES, ""
+            layer, codes, clause, action = "trust", TRUST_CODES, "", "sts:AssumeRole"
         else:
             denial = parse_access_denied(event.error_message if isinstance(event.error_message, str) else "")
             if denial is None or denial.root_cause is None:
                 continue
             found = _CLAUSE.search(event.error_message)
             layer, codes, clause = denial.layer, (denial.root_cause,), found.group(0).strip() if found else ""
-        ids, _ = stated.setdefault((layer, codes), ([], clause))
+            action = denial.action
+        ids, _, actions = stated.setdefault((layer, codes), ([], clause, {}))
         ids.append(event.event_id)
+        actions[action] = None
     if len(stated) != 1:
         return None
-    (layer, codes), (ids, clause) = next(iter(stated.items()))
-    return StatedDenial(layer, codes, ids, clause)
+    (layer, codes), (ids, clause, actions) = next(iter(stated.items()))
+    return StatedDenial(layer, codes, ids, clause, tuple(actions))
 
 
 def session_calls(evidence: Any, window: dict[str, Any] | None) -> list[str]:
