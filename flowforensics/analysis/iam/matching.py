@@ -27,62 +27,119 @@ _DEFAULT = re.compile(r"^(?P<key>[^,]+?)\s*,\s*'(?P<default>[^']*)'$")
 # ${*}, ${?} and ${$} stand for the literal characters, not for wildcards.
 _ESCAPES = {"*": "\x00", "?": "\x01", "$": "$"}
 _LITERALS = {"\x00": "*", "\x01": "?"}
-
-
-_WILDCARDS = re.compile(r"([*?])")
 _UNMARK = str.maketrans(_LITERALS)
 
 
-def _glob_part(text: str, star: str, one: str) -> str:
-    """Translate one glob into a regular expression; escaped literals (``${*}``) stay literal."""
-    wildcards = {"*": star, "?": one}
-    return "".join(
-        wildcards.get(piece) or re.escape(piece.translate(_UNMARK)) for piece in _WILDCARDS.split(text) if piece
-    )
+_ANY, _LOCAL = "any", "local"  # what a wildcard may match: any character, or any but ':'
 
 
-@lru_cache(maxsize=8192)
-def glob_regex(pattern: str) -> str:
-    """A regular expression for ``pattern`` where ``*``/``?`` may match any character, colons included."""
-    return _glob_part(pattern, ".*", ".")
+def _fold(character: str) -> str:
+    # One character for one, as a case-insensitive regular expression compares them.
+    lower = character.lower()
+    return lower if len(lower) == 1 else character
 
 
-def _arn_part(part: str, expand: bool) -> str:
-    if expand and part.endswith("*"):
-        return _glob_part(part[:-1], "[^:]*", "[^:]") + ".*"
-    return _glob_part(part, "[^:]*", "[^:]")
+@dataclass(frozen=True, eq=False)
+class Glob:
+    """A wildcard pattern, matched in time linear in the value: a bit-parallel automaton of the
+    pattern's positions, stepped once per character, never backtracking (a regular expression
+    translated from ``*a*a*a...b`` takes exponential time on a value that almost matches).
 
-
-def _arn_parts_regex(pattern: str, expand: bool) -> str:
-    parts = pattern.split(":", ARN_PARTS - 1)
-    head = [_arn_part(part, expand) for part in parts[:-1]]
-    return ":".join([*head, glob_regex(parts[-1])])
-
-
-@lru_cache(maxsize=8192)
-def arn_regex(pattern: str) -> str:
-    """A regular expression for a ``Resource`` ARN pattern matched part by part (see the module
-    docstring).
-
-    Wildcards in the parts before the last one the pattern has (at most the first five) stay
-    within their part, but a ``*`` ending its part may run on past colons; the last part is the
-    tail, so ``arn:aws:logs:*`` still covers every log ARN.
+    Bit ``i`` of the state means "the first ``i`` tokens of the pattern match what was read";
+    ``literals`` maps a character to the tokens equal to it, ``one_*`` are the ``?`` tokens and
+    ``star_*`` the ``*`` tokens, of either class (no two stars are adjacent: they are merged).
     """
-    return _arn_parts_regex(pattern, expand=True)
+
+    literals: Mapping[str, int]
+    one_any: int
+    one_local: int
+    star_any: int
+    star_local: int
+    final: int
+    prefix: str
+    ignore_case: bool
+
+    def match(self, value: str) -> bool:
+        """Whether ``value`` matches the whole pattern."""
+        if self.ignore_case:
+            value = value.lower() if value.isascii() else "".join(map(_fold, value))
+        if not value.startswith(self.prefix):
+            return False
+        stars = self.star_any | self.star_local
+        state = 1 | ((1 & stars) << 1)
+        literals, one, one_local, star_any, star_all = (
+            self.literals, self.one_any, self.one_any | self.one_local, self.star_any, stars)
+        for character in value[len(self.prefix):]:
+            if character == ":":
+                state = ((state & (literals.get(character, 0) | one)) << 1) | (state & star_any)
+            else:
+                state = ((state & (literals.get(character, 0) | one_local)) << 1) | (state & star_all)
+            if not state:
+                return False
+            state |= (state & stars) << 1
+        return bool(state & self.final)
+
+
+def _tokens(text: str, star: str, one: str) -> list[tuple[str, str]]:
+    """``text`` as tokens: ("literal", character), ("one", class) or ("star", class)."""
+    tokens = []
+    for character in text:
+        if character == "*":
+            tokens.append(("star", star))
+        elif character == "?":
+            tokens.append(("one", one))
+        else:
+            tokens.append(("literal", character.translate(_UNMARK)))
+    return tokens
+
+
+def _arn_tokens(pattern: str, expand: bool) -> list[tuple[str, str]]:
+    parts = pattern.split(":", ARN_PARTS - 1)
+    tokens: list[tuple[str, str]] = []
+    for part in parts[:-1]:
+        part_tokens = _tokens(part, _LOCAL, _LOCAL)
+        if expand and part.endswith("*"):
+            part_tokens[-1] = ("star", _ANY)
+        tokens += [*part_tokens, ("literal", ":")]
+    return tokens + _tokens(parts[-1], _ANY, _ANY)
+
+
+def _build(tokens: list[tuple[str, str]], ignore_case: bool) -> Glob:
+    merged: list[tuple[str, str]] = []
+    for kind, what in tokens:
+        if kind == "star" and merged and merged[-1][0] == "star":
+            merged[-1] = ("star", _ANY if _ANY in (what, merged[-1][1]) else _LOCAL)
+        else:
+            merged.append((kind, _fold(what) if ignore_case and kind == "literal" else what))
+    prefix = ""
+    for kind, what in merged:
+        if kind != "literal":
+            break
+        prefix += what
+    merged = merged[len(prefix):]
+    literals: dict[str, int] = {}
+    masks = {("one", _ANY): 0, ("one", _LOCAL): 0, ("star", _ANY): 0, ("star", _LOCAL): 0}
+    for position, (kind, what) in enumerate(merged):
+        if kind == "literal":
+            literals[what] = literals.get(what, 0) | 1 << position
+        else:
+            masks[kind, what] |= 1 << position
+    return Glob(literals, masks["one", _ANY], masks["one", _LOCAL], masks["star", _ANY], masks["star", _LOCAL],
+                1 << len(merged), prefix, ignore_case)
 
 
 @lru_cache(maxsize=8192)
-def arn_condition_regex(pattern: str) -> str:
-    """A regular expression for an ``ArnLike``/``ArnEquals`` value: no wildcard of the first five
-    components crosses a colon, not even a trailing ``*``."""
-    return _arn_parts_regex(pattern, expand=False)
-
-
-@lru_cache(maxsize=8192)
-def compile_alternatives(regexes: tuple[str, ...], ignore_case: bool) -> re.Pattern[str]:
-    """One compiled pattern matching any of ``regexes`` in full (shared by equal statements)."""
-    flags = re.IGNORECASE | re.DOTALL if ignore_case else re.DOTALL
-    return re.compile("|".join(f"(?:{regex})" for regex in regexes) + r"\Z", flags)
+def compile_glob(pattern: str, ignore_case: bool = False, arn: str | None = None) -> Glob:
+    """Compile one pattern: ``arn=None`` a glob whose ``*``/``?`` match any character, colons
+    included; ``arn="resource"`` a ``Resource`` ARN matched part by part, where a ``*`` ending one of
+    the first five parts may run on past colons; ``arn="condition"`` an ``ArnLike``/``ArnEquals``
+    value, where no wildcard of the first five components crosses a colon (see the module docstring).
+    """
+    if arn is None:
+        tokens = _tokens(pattern, _ANY, _ANY)
+    else:
+        tokens = _arn_tokens(pattern, expand=arn == "resource")
+    return _build(tokens, ignore_case)
 
 
 def has_wildcard(text: str) -> bool:
@@ -98,7 +155,7 @@ def substitute(text: str, context: Mapping[str, Any]) -> str | None:
 
     Returns ``None`` when a variable names a key the request lacks (or holds several values) and
     gives no default: AWS then matches nothing with this value. ``${*}`` and ``${?}`` come back as
-    private markers that :func:`glob_regex` turns into the literal characters.
+    private markers that :func:`compile_glob` turns into the literal characters.
     """
     missing = False
 
@@ -150,12 +207,12 @@ class PatternSet:
     """Compiled ``Action`` or ``Resource`` values of one statement.
 
     ``exact`` holds values without wildcards or variables (lower-cased when case is ignored),
-    ``regex`` the wildcard values as one pattern, ``templates`` the values with policy variables,
-    compiled per request.
+    ``globs`` the wildcard values, ``templates`` the values with policy variables, compiled per
+    request.
     """
 
     exact: frozenset[str]
-    regex: re.Pattern[str] | None
+    globs: tuple[Glob, ...]
     templates: tuple[str, ...]
     ignore_case: bool
     arn: bool
@@ -167,25 +224,21 @@ class PatternSet:
         probe = value.lower() if self.ignore_case else value
         if probe in self.exact:
             return True
-        if self.regex is not None and self.regex.match(value):
+        if any(glob.match(value) for glob in self.globs):
             return True
+        kind = "resource" if self.arn else None
         for template in self.templates:
             text = substitute(template, context)
-            if text is not None and _one_pattern(text, self.ignore_case, self.arn).match(value):
+            if text is not None and compile_glob(text, self.ignore_case, kind).match(value):
                 return True
         return False
-
-
-@lru_cache(maxsize=8192)
-def _one_pattern(pattern: str, ignore_case: bool, arn: bool) -> re.Pattern[str]:
-    return compile_alternatives((arn_regex(pattern) if arn else glob_regex(pattern),), ignore_case)
 
 
 def compile_patterns(values: Iterable[Any], *, ignore_case: bool, arn: bool, variables: bool) -> PatternSet:
     """Compile the values of an ``Action``/``NotAction`` (``arn=False``, ``ignore_case=True``) or
     ``Resource``/``NotResource`` (``arn=True``) element."""
     exact: set[str] = set()
-    regexes: list[str] = []
+    globs: list[Glob] = []
     templates: list[str] = []
     everything = False
     for raw in values:
@@ -196,21 +249,20 @@ def compile_patterns(values: Iterable[Any], *, ignore_case: bool, arn: bool, var
         elif variables and has_variable(raw):
             templates.append(raw)
         elif has_wildcard(raw):
-            regexes.append(arn_regex(raw) if arn else glob_regex(raw))
+            globs.append(compile_glob(raw, ignore_case, "resource" if arn else None))
         else:
             exact.add(raw.lower() if ignore_case else raw)
-    regex = compile_alternatives(tuple(regexes), ignore_case) if regexes else None
-    return PatternSet(frozenset(exact), regex, tuple(templates), ignore_case, arn, everything)
+    return PatternSet(frozenset(exact), tuple(globs), tuple(templates), ignore_case, arn, everything)
 
 
 def arn_like(pattern: str, value: str) -> bool:
     """``ArnLike``/``ArnEquals``: ``value`` matches the ARN ``pattern`` component by component, case-sensitively."""
-    return compile_alternatives((arn_condition_regex(pattern),), False).match(value) is not None
+    return compile_glob(pattern, False, "condition").match(value)
 
 
 def string_like(pattern: str, value: str) -> bool:
     """``StringLike``: a case-sensitive glob over the whole value."""
-    return _one_pattern(pattern, False, False).match(value) is not None
+    return compile_glob(pattern).match(value)
 
 
 _ACCOUNT = re.compile(r"^\d{12}$")
