@@ -28,3 +28,7 @@ class EvidenceError(FlowForensicsError):
 
 class CollectionError(FlowForensicsError):
     """Live collection could not start (no credentials, a bad region, a refused call)."""
+
+
+class UsageError(FlowForensicsError):
+    """A command-line argument that is not what its option takes (exit status 2, as argparse's own)."""

@@ -16,7 +16,7 @@ from collections.abc import Sequence
 from typing import Any
 
 from flowforensics import __version__
-from flowforensics.errors import FlowForensicsError
+from flowforensics.errors import FlowForensicsError, UsageError
 from flowforensics.presentation.terminal import for_terminal, terminal_safe_streams
 
 # subcommand -> (module under flowforensics.cli, one-line help)
@@ -50,6 +50,30 @@ def load_evidence(path: str) -> Any:
     return evidence
 
 
+def time_option(value: str | None, option: str) -> Any:
+    """Parse the value of a time option (``--start``, ``--end``) before any work starts.
+
+    Every command that takes a window parses it here, with
+    :func:`flowforensics.evidence.values.window_time` (ISO 8601, epoch, ``now``, ``-2h``, ...).
+
+    Returns
+    -------
+    datetime or None
+        Aware UTC; ``None`` when the option was not given.
+
+    Raises
+    ------
+    UsageError
+        When ``value`` is not a time (exit status 2, one line).
+    """
+    from flowforensics.evidence.values import window_time
+
+    try:
+        return window_time(value)
+    except ValueError as exc:
+        raise UsageError(f"{option} {exc}") from None
+
+
 def build_parser() -> argparse.ArgumentParser:
     """Build the argument parser, with every subcommand's own arguments."""
     parser = argparse.ArgumentParser(
@@ -74,6 +98,9 @@ def main(argv: Sequence[str] | None = None) -> int:
             args = build_parser().parse_args(argv)
             try:
                 return int(args._run(args) or 0)
+            except UsageError as exc:
+                print(f"flowforensics {args.command}: {for_terminal(exc)}", file=sys.stderr)
+                return 2
             except FlowForensicsError as exc:
                 print(f"flowforensics: {for_terminal(exc)}", file=sys.stderr)
                 return 1

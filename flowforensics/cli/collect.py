@@ -37,9 +37,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
     )
     parser.add_argument(
-        "--start", metavar="T", help="window start (default: 7 days before --end; at most 90 days ago)"
+        "--start", metavar="T",
+        help="window start (default: 7 days before --end; at most 90 days ago): ISO 8601, epoch, or -7d (--start=-7d)",
     )
-    parser.add_argument("--end", metavar="T", help="window end (default: now)")
+    parser.add_argument("--end", metavar="T", help="window end (default: now), the same forms")
     parser.add_argument(
         "--simulate", action="store_true", help="also run iam:SimulatePrincipalPolicy on the delivery actions"
     )
@@ -49,6 +50,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     """Collect, print a summary, and return 0."""
+    from flowforensics.cli import time_option
+
+    # Checked before any AWS call, whichever way the events are read (the same parser reads them again).
+    start, end = time_option(args.start, "--start"), time_option(args.end, "--end")
     if args.athena_table or args.event_data_store:
         return collect_query.run(args)
     from flowforensics.collection import collect
@@ -59,8 +64,8 @@ def run(args: argparse.Namespace) -> int:
         role_names=args.role_name or (),
         all_flow_logs=args.all,
         regions=args.regions,
-        start=args.start,
-        end=args.end,
+        start=start,
+        end=end,
         profile=args.profile,
         region=args.region,
         endpoint_url=args.endpoint_url,

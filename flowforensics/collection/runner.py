@@ -14,7 +14,7 @@ from flowforensics.collection.recorder import CollectionResult, Recorder
 from flowforensics.collection.session import ClientFactory, make_session
 from flowforensics.errors import CollectionError
 from flowforensics.evidence.manifest import EvidenceWriter
-from flowforensics.evidence.values import parse_time
+from flowforensics.evidence.values import window_time
 
 CLOUDWATCH_LOGS = "cloud-watch-logs"
 
@@ -27,12 +27,10 @@ def option_time(value: datetime | str | None, option: str) -> datetime | None:
     CollectionError
         When ``value`` is not a time.
     """
-    if value is None:
-        return None
-    parsed = parse_time(value)
-    if parsed is None:
-        raise CollectionError(f"{option} {value!r} is not a time (ISO 8601 or epoch seconds)")
-    return parsed
+    try:
+        return window_time(value)
+    except ValueError as exc:
+        raise CollectionError(f"{option} {exc}") from None
 
 
 def _role_name(arn: str | None) -> str | None:

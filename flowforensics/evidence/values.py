@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import unquote, unquote_plus
 
@@ -87,6 +87,65 @@ def scalar_text(value: Any) -> str | None:
     if isinstance(value, (int, float)) and not isinstance(value, bool) and value == value:
         return str(value)
     return None
+
+
+# Times a user gives relative to now: "now", "now-2h", "-7d" (argparse needs --start=-7d), "2h ago".
+_RELATIVE = re.compile(r"(?:now)?\s*(?P<sign>[+-])\s*(?P<count>\d+)\s*(?P<unit>s|m|min|h|d|w)|(?P<ago>\d+)\s*(?P<ago_unit>s|m|min|h|d|w)\s+ago")
+_UNITS = {"s": "seconds", "m": "minutes", "min": "minutes", "h": "hours", "d": "days", "w": "weeks"}
+_DAYS_BACK = {"today": 0, "yesterday": 1}
+WINDOW_TIME_FORMS = (
+    "ISO 8601 with any offset (2024-03-24T16:47:23Z), epoch seconds or milliseconds, now, today, yesterday "
+    "(00:00 UTC), or relative to now: -2h, -30m, -7d, -1w, now-2h, 2h ago"
+)
+
+
+def window_time(value: Any, *, now: datetime | None = None) -> datetime | None:
+    """Parse a time a user gives (``--start``, ``--end``, a notebook's window) into an aware UTC datetime.
+
+    The one parser of user-given times: every command and notebook that takes a window uses it.
+
+    Parameters
+    ----------
+    value : str, int, float, datetime or None
+        Any AWS time :func:`parse_time` reads, or ``now``, ``today``, ``yesterday`` (midnight UTC), or
+        a time relative to now (``-2h``, ``now-7d``, ``+1h``, ``2h ago``; units s, m, h, d, w).
+    now : datetime, optional
+        The moment relative times count from; the clock's by default.
+
+    Returns
+    -------
+    datetime or None
+        ``None`` for ``None`` or an empty string.
+
+    Raises
+    ------
+    ValueError
+        When ``value`` is not a time; the one-line message says which forms are.
+    """
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if not isinstance(value, str):
+        parsed = parse_time(value)
+        if parsed is None:
+            raise ValueError(f"{value!r} is not a time: use {WINDOW_TIME_FORMS}")
+        return parsed
+    now = (now or datetime.now(UTC)).astimezone(UTC)
+    text = value.strip().lower()
+    if text == "now":
+        return now
+    if text in _DAYS_BACK:
+        return now.replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=_DAYS_BACK[text])
+    relative = _RELATIVE.fullmatch(text)
+    if relative:
+        if relative["ago"]:
+            return now - timedelta(**{_UNITS[relative["ago_unit"]]: int(relative["ago"])})
+        delta = timedelta(**{_UNITS[relative["unit"]]: int(relative["count"])})
+        return now - delta if relative["sign"] == "-" else now + delta
+    # A bare negative number is a relative time without its unit, not a moment of 1969.
+    parsed = None if text.startswith("-") else parse_time(value)
+    if parsed is None:
+        raise ValueError(f"{value!r} is not a time: use {WINDOW_TIME_FORMS}")
+    return parsed
 
 
 def _from_epoch(number: float) -> datetime | None:

@@ -19,6 +19,21 @@ from flowforensics.frames.resources import BUILDERS
 from flowforensics.frames.schema import SCHEMAS, fit, frame
 
 FRAME_NAMES = tuple(SCHEMAS)
+# How a reader names a frame's rows, for one-line descriptions of what the evidence holds.
+ROW_NAMES = {
+    "flow_logs": "flow log(s)",
+    "events": "CloudTrail event(s)",
+    "roles": "role(s)",
+    "policies": "policy document(s)",
+    "log_groups": "log group(s)",
+    "log_streams": "log stream(s)",
+    "alarms": "alarm(s)",
+    "alarm_history": "alarm history item(s)",
+    "metrics": "metric data point(s)",
+    "simulations": "IAM simulation result(s)",
+}
+# What produces each kind of file that is not in SHAPES.
+OTHER_PRODUCERS = {"cloudtrail_records": "CloudTrail records (Lake, Athena or SIEM export)"}
 
 
 @dataclass
@@ -56,6 +71,31 @@ class Evidence:
     def gaps(self) -> list[dict[str, Any]]:
         """APIs that collection could not read, with the error (from the manifest)."""
         return list((self.manifest or {}).get("gaps") or [])
+
+    def contents(self) -> str:
+        """What the evidence holds, in one line: its files by the AWS output they are, and its rows.
+
+        Returns
+        -------
+        str
+            For example ``1 file (1 aws cloudtrail lookup-events) with 1 CloudTrail event(s) and no flow log``.
+        """
+        from collections import Counter
+
+        from flowforensics.evidence.shapes import SHAPES
+
+        kinds = Counter(kind for _path, kind in self.files)
+        produced = ", ".join(
+            f"{count} {SHAPES[kind][1] if kind in SHAPES else OTHER_PRODUCERS.get(kind, kind)}"
+            for kind, count in kinds.most_common()
+        )
+        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}" + (f" ({produced})" if produced else "")
+        rows = [f"{len(self.frames[name])} {label}" for name, label in ROW_NAMES.items()
+                if name in self.frames and len(self.frames[name])]
+        if not len(self.frames["flow_logs"]):
+            rows.append("no flow log")
+        listed = ", ".join(rows[:-1]) + (" and " if len(rows) > 1 else "") + rows[-1]
+        return f"{files} with {listed}"
 
     def summary(self) -> dict[str, int]:
         """Rows per frame, and the number of problems."""
@@ -196,3 +236,20 @@ def require_evidence(evidence: Evidence) -> Evidence:
     if evidence.files:
         return evidence
     raise no_evidence_error(evidence.path, evidence.problems)
+
+
+def require_flow_logs(evidence: Evidence) -> Evidence:
+    """Return ``evidence`` if it holds a flow log (described or reconstructed); else say what it holds.
+
+    Raises
+    ------
+    EvidenceError
+        Naming the evidence, what it holds, and where a flow log comes from.
+    """
+    if len(evidence.flow_logs):
+        return evidence
+    raise EvidenceError(
+        evidence.path,
+        f"no flow log to report on: it holds {evidence.contents()} (a flow log comes from "
+        "aws ec2 describe-flow-logs output or a CreateFlowLogs event in CloudTrail)",
+    )

@@ -63,12 +63,13 @@ FLOW_LOG_FIELDS = (
 
 
 def _to_time(value: Any) -> Any:
-    if value is None or value == "":
-        return None
     import pandas as pd
 
-    stamp = pd.Timestamp(value)
-    return stamp.tz_localize("UTC") if stamp.tzinfo is None else stamp.tz_convert("UTC")
+    from flowforensics.evidence.values import window_time
+
+    # The one parser of user-given times: a notebook's window takes what --start/--end take.
+    moment = window_time(value)
+    return None if moment is None else pd.Timestamp(moment)
 
 
 def _short(actor: str) -> str:

@@ -41,7 +41,6 @@ def test_no_credentials_is_one_line_and_writes_nothing(
     ("argv", "message"),
     [
         (["--profile", "nobody"], "AWS profile 'nobody' not found"),
-        (["--start", "last tuesday"], "--start 'last tuesday' is not a time"),
         (["--start", "2001-01-01"], "90 days"),
     ],
 )
@@ -50,6 +49,13 @@ def test_bad_requests_are_one_line(
 ) -> None:
     assert main(["collect", "--all", "--out", str(tmp_path), *argv]) == 1
     assert message in _one_line(capsys.readouterr().err)
+
+
+def test_a_time_that_is_not_one_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    # Parsed before any AWS call, by the parser every command's --start/--end shares.
+    assert main(["collect", "--all", "--out", str(tmp_path / "out"), "--start", "last tuesday"]) == 2
+    assert "--start 'last tuesday' is not a time" in _one_line(capsys.readouterr().err)
+    assert not (tmp_path / "out").exists()
 
 
 def test_no_region_is_one_line(
