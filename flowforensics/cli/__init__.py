@@ -31,6 +31,8 @@ COMMANDS: dict[str, tuple[str, str]] = {
     "lab": ("lab", "open JupyterLab on the notebooks"),
     "iam": ("iam", "offline IAM: would AWS allow this request?"),
 }
+# Commands that pass the arguments after ``--`` to the program they start (``lab``: JupyterLab).
+PASSTHROUGH = frozenset({"lab"})
 
 
 def load_evidence(path: str) -> Any:
@@ -91,11 +93,24 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
+def parse_arguments(argv: Sequence[str]) -> argparse.Namespace:
+    """Parse ``argv``; for a command of :data:`PASSTHROUGH`, what follows ``--`` is ``args.passthrough``."""
+    words = list(argv)
+    # The command is the first word that is not an option (the top level's options take no value).
+    command = next((word for word in words if not word.startswith("-")), None)
+    if command in PASSTHROUGH and "--" in words:
+        cut = words.index("--")
+        args = build_parser().parse_args(words[:cut])
+        args.passthrough = words[cut + 1:]
+        return args
+    return build_parser().parse_args(words)
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; return the exit status."""
     try:
         with terminal_safe_streams():
-            args = build_parser().parse_args(argv)
+            args = parse_arguments(sys.argv[1:] if argv is None else argv)
             try:
                 return int(args._run(args) or 0)
             except UsageError as exc:

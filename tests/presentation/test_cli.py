@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import shutil
 from collections.abc import Callable
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import pytest
 
 from flowforensics.cli import main
 from flowforensics.errors import FlowForensicsError
-from flowforensics.presentation.report import write_report
+from flowforensics.presentation.report import NOTEBOOKS, write_report
 from flowforensics.presentation.sources import EVIDENCE_ENV
 from flowforensics.scenarios import SCENARIOS
 
@@ -60,20 +61,84 @@ def test_demo_lists_the_incidents(capsys: pytest.CaptureFixture[str]) -> None:
     assert [line.split()[0] for line in listed] == list(SCENARIOS)
 
 
-def test_lab_opens_the_notebooks_on_the_evidence(
-    scenario: Callable[[str], Path], monkeypatch: pytest.MonkeyPatch
-) -> None:
-    started = {}
+@pytest.fixture
+def lab_started(monkeypatch: pytest.MonkeyPatch) -> dict:
+    """What ``lab`` would start: the JupyterLab command and its environment (nothing is started)."""
+    started: dict = {}
 
     def call(command: list[str], env: dict[str, str]) -> int:
         started.update(command=command, env=env)
         return 0
 
     monkeypatch.setattr("subprocess.call", call)
-    folder = scenario("permission-removed")
-    assert main(["lab", str(folder), "--no-browser", "--port", "8899"]) == 0
-    command = started["command"]
+    return started
+
+
+def _installed() -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in NOTEBOOKS.glob("*.ipynb")}
+
+
+def _option(command: list[str], name: str) -> str:
+    return next(arg.split("=", 1)[1] for arg in command if arg.startswith(f"{name}="))
+
+
+def test_lab_opens_working_copies_on_the_evidence(
+    scenario: Callable[[str], Path], tmp_path: Path, lab_started: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    installed = _installed()
+    folder = tmp_path / "evidence"
+    shutil.copytree(scenario("permission-removed"), folder)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lab", "evidence", "--no-browser", "--port", "8899", "--", "--ServerApp.ip=127.0.0.1", "--debug"]) == 0
+    command = lab_started["command"]
     assert command[1:3] == ["-m", "jupyterlab"] and "--no-browser" in command and "--port=8899" in command
-    root = next(arg for arg in command if arg.startswith("--ServerApp.root_dir="))
-    assert (Path(root.split("=", 1)[1]) / "investigate.ipynb").is_file()
-    assert started["env"][EVIDENCE_ENV] == str(folder.resolve())
+    # JupyterLab's own arguments, after --, come last and as given.
+    assert command[-2:] == ["--ServerApp.ip=127.0.0.1", "--debug"]
+    # A working copy beside the evidence, never the installed notebooks.
+    workdir = Path(_option(command, "--ServerApp.root_dir"))
+    assert workdir == tmp_path / "evidence-lab"
+    assert sorted(p.name for p in workdir.glob("*.ipynb")) == sorted(installed)
+    assert _installed() == installed
+    # Each copy opens the evidence by itself (papermill's injected parameters), as the environment says.
+    for name in installed:
+        copy = nbformat.read(workdir / name, as_version=4)
+        (injected,) = [c for c in copy.cells if "injected-parameters" in c.metadata.get("tags", [])]
+        assert f"evidence = {json.dumps(str(folder.resolve()))}" in injected.source
+    assert lab_started["env"][EVIDENCE_ENV] == str(folder.resolve())
+    assert _option(command, "--LabApp.default_url") == "/lab/tree/investigate.ipynb"
+
+
+def test_lab_keeps_the_analysts_work(scenario: Callable[[str], Path], tmp_path: Path, lab_started: dict) -> None:
+    workdir = tmp_path / "case-42"
+    assert main(["lab", str(scenario("trust-edited")), "--workdir", str(workdir)]) == 0
+    notebook = nbformat.read(workdir / "investigate.ipynb", as_version=4)
+    notebook.cells.append(nbformat.v4.new_code_cell("case.diagnosis  # the analyst's own cell"))
+    nbformat.write(notebook, workdir / "investigate.ipynb")
+    # Opened again, on other evidence: the analyst's cells stay, the evidence follows the command.
+    assert main(["lab", str(scenario("role-recreated")), "--workdir", str(workdir)]) == 0
+    again = nbformat.read(workdir / "investigate.ipynb", as_version=4)
+    assert again.cells[-1].source == "case.diagnosis  # the analyst's own cell"
+    (injected,) = [c for c in again.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert str(scenario("role-recreated").resolve()) in injected.source
+    assert Path(_option(lab_started["command"], "--ServerApp.root_dir")) == workdir.resolve()
+
+
+@pytest.mark.parametrize(("uid", "allowed"), [(0, True), (1000, False)])
+def test_lab_runs_as_root_where_containers_do(
+    uid: int, allowed: bool, tmp_path: Path, lab_started: dict, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("os.geteuid", lambda: uid)
+    monkeypatch.chdir(tmp_path)
+    assert main(["lab"]) == 0
+    assert ("--allow-root" in lab_started["command"]) is allowed
+    # Without evidence the copies open the sample incident; they are made in the current folder.
+    assert Path(_option(lab_started["command"], "--ServerApp.root_dir")) == tmp_path / "flowforensics-lab"
+    assert EVIDENCE_ENV not in lab_started["env"] or lab_started["env"][EVIDENCE_ENV] == ""
+
+
+def test_lab_never_writes_into_the_install(lab_started: dict, capsys: pytest.CaptureFixture[str]) -> None:
+    installed = _installed()
+    assert main(["lab", "--workdir", str(NOTEBOOKS)]) == 1
+    error = capsys.readouterr().err
+    assert error.count("\n") == 1 and "installed notebooks" in error
+    assert lab_started == {} and _installed() == installed
