@@ -17,12 +17,16 @@ from typing import Any
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
 from flowforensics.analysis.history import role_history
 from flowforensics.analysis.hypotheses import (
+    ABSENT_ERRORS,
     GLOBAL_REGION,
     HYPOTHESES,
     Case,
     Outcome,
     collected_key_policy,
+    gap_service,
     last_worked,
+    latent_cause,
+    trail_missing,
 )
 from flowforensics.analysis.iam import cross_check, delivery_verdict, flow_log_arn, propose_fix
 from flowforensics.analysis.iam.remediation import recommended_trust_policy
@@ -48,13 +52,8 @@ from flowforensics.errors import EvidenceError
 from flowforensics.evidence.values import iso, text
 from flowforensics.frames.iam_changes import UNKNOWN
 
-# Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
-# count as CloudTrail.
-GAP_SERVICES = {"s3": "cloudtrail"}
 # Lifecycle causes are proven by their own event, with or without delivery signals.
 SELF_EVIDENT = ("flow-log-deleted", "log-group-deleted")
-# A read refused because the resource is gone is evidence of absence, not missing evidence.
-ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
 
 
 def _time(value: Any) -> Any:
@@ -117,17 +116,17 @@ def _choose(outcomes: list[Outcome], reference: Any) -> Outcome | None:
     return max(confirmed, key=lambda o: _rank(o, reference)) if confirmed else None
 
 
-def _gap_findings(evidence: Any, code: str, region: str | None) -> list[Finding]:
+def _gap_findings(evidence: Any, code: str, region: str | None, *, besides: tuple[str, ...] = ()) -> list[Finding]:
+    """The gaps that leave ``code`` unconfirmed, one inconclusive finding each (``besides``: services it does not rest on)."""
     hypothesis = next((h for h in HYPOTHESES if h.code == code), None)
     if hypothesis is None:
         return []
     regions = {None, GLOBAL_REGION if hypothesis.global_evidence else region, region}
     findings = []
     for gap in evidence.gaps:
-        service = str(gap.get("operation", "")).split(":", 1)[0]
-        if gap.get("error_code") in ABSENT_ERRORS:
+        if gap.get("error_code") in ABSENT_ERRORS or gap_service(gap) in besides:
             continue
-        if GAP_SERVICES.get(service, service) in hypothesis.services and gap.get("region") in regions:
+        if gap_service(gap) in hypothesis.services and gap.get("region") in regions:
             findings.append(Finding("inconclusive", "inconclusive",
                                     f"{gap.get('operation')} could not be read ({gap.get('error_code')}: {gap.get('error_message')}), "
                                     f"so {code} cannot be confirmed", [f"manifest.json gaps: {gap.get('operation')}"]))
@@ -150,27 +149,65 @@ def _status(row: dict[str, Any], found: list[Signal], table: Verdicts | None) ->
     return "UNKNOWN"
 
 
-def _refused_now(table: Verdicts | None, outcomes: list[Outcome]) -> str | None:
-    """The root cause by which the evidence's latest state refuses delivery (None: nothing refuses it now).
+# Why a flow log still delivers while the evidence's latest state refuses it, by root cause: until when
+# the service keeps delivering (STS sessions last until they expire; IAM evaluates policies per request).
+LATENT_UNTIL: dict[str, str] = {
+    **dict.fromkeys(("trust-missing-service", "trust-condition-mismatch", "role-deleted", "role-recreated"),
+                    "the service still delivers with the session it assumed before the change, and fails when "
+                    "that session expires and it must assume the role again"),
+    **dict.fromkeys(("permission-missing", "explicit-deny", "boundary-deny", "scp-deny"),
+                    "AWS evaluates these policies on every delivery request, so the next delivery is refused; "
+                    "DeliverLogsStatus has not shown it yet"),
+    "kms-key-denied": "CloudWatch Logs is refused the key at its next data-key request",
+}
 
-    The role's latest state as its IAM verdict decides it (holes leave it undecided), else a KMS key
-    policy as collected that CloudWatch Logs may not use.
+
+def _latent(case: Case) -> Outcome | None:
+    """The cause that will stop a flow log still delivering, from the evidence's latest state (None: none will).
+
+    ``case`` has no failure window: its hypotheses judge the latest state. The role's latest state
+    refusing delivery comes first, then a KMS key policy CloudWatch Logs may not use.
     """
-    if table is not None and table.states and table.states[-1].allowed is False:
-        return table.states[-1].root_cause
-    kms = next((o for o in outcomes if o.finding.code == "kms-key-denied"), None)
-    if kms is not None and kms.finding.verdict == "confirmed" and kms.recovery is None:
-        return "kms-key-denied"
-    return None
+    code = latent_cause(case)
+    if code is None:
+        kms = next(h for h in HYPOTHESES if h.code == "kms-key-denied").run(case)
+        confirmed = kms.finding.verdict == "confirmed" and kms.recovery is None
+        return replace(kms, confidence="confirmed") if confirmed else None
+    outcome = next(h for h in HYPOTHESES if h.code == code).run(case)
+    if outcome.finding.verdict != "confirmed":
+        # No event shows the change: the documents as collected alone say the role refuses delivery.
+        row = case.row(case.intervals[-1].first)
+        source = case.history.anchor or "cloudtrail"
+        outcome = Outcome(Finding(code, "confirmed", f"the role as collected ({source}) refuses delivery: {row['reason']}; "
+                                                     f"{trail_missing(case)}, or when", [source]))
+    return replace(outcome, recovery=None, confidence="confirmed" if case.history.anchor else "likely")
 
 
-def _state(status: str, failed_before: bool, refused: str | None) -> str:
+def _at_risk(outcome: Outcome, outcomes: list[Outcome], case: Case) -> tuple[Outcome, list[Finding]]:
+    """The latent cause's outcome with the at-risk sentence, and the findings with it in place of its hypothesis's."""
+    code = outcome.finding.code
+    working = [s for s in case.signals if s.ok]
+    at_risk = replace(outcome, finding=replace(outcome.finding, summary=f"{outcome.finding.summary}; delivery still "
+                                               f"works at the latest observation, so the flow log is at risk: {LATENT_UNTIL[code]}"))
+    findings = []
+    for tried in outcomes:
+        finding = tried.finding
+        if finding.code == code:
+            finding = at_risk.finding
+        elif finding.code == "none" and finding.verdict == "confirmed":
+            finding = Finding("none", "ruled_out", f"{len(working)} signals show delivery working, but the evidence's "
+                                                   f"latest state refuses it ({code}): it is at risk", finding.evidence)
+        findings.append(finding)
+    return at_risk, findings
+
+
+def _state(status: str, failed_before: bool, at_risk: bool) -> str:
     """The flow log's state (a key of :data:`~flowforensics.analysis.results.STATES`)."""
     if status in ("FAILED", "DELETED"):
         return "failing"
     if status != "SUCCESS":
         return "unknown"
-    if refused is not None:
+    if at_risk:
         return "at-risk"
     return "recovered" if failed_before else "healthy"
 
@@ -363,10 +400,19 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
             selected = (candidate, tried, best)
             break
     case, outcomes, chosen = selected
+    status = _status(row, found, table)
+    latent = _latent(_case(evidence, row, subject, history, table, found, None)) if status == "SUCCESS" else None
+    if latent is not None:
+        # Still delivering, but what the evidence shows now refuses it: that cause, not the past window's.
+        case = _case(evidence, row, subject, history, table, found, None)
+        chosen, findings = _at_risk(latent, [hypothesis.run(case) for hypothesis in HYPOTHESES], case)
+    else:
+        findings = [outcome.finding for outcome in outcomes]
     window = case.window
-    findings = [outcome.finding for outcome in outcomes]
     code = chosen.finding.code if chosen is not None else None
-    gaps = _gap_findings(evidence, code, subject.region) if code else []
+    # A cause the collected documents show does not rest on CloudTrail: its gaps leave only the trigger unknown.
+    documented = ("cloudtrail",) if latent is not None and latent.trigger is None else ()
+    gaps = _gap_findings(evidence, code, subject.region, besides=documented) if code else []
     if gaps:
         findings += gaps
         chosen, code = None, "inconclusive"
@@ -382,11 +428,10 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         findings += cross_check(evidence.simulations, table.states[-1].verdict)
     trigger = chosen.trigger if chosen is not None else None
     started = window["start"] if window is not None else (trigger["event_time"] if trigger else None)
-    if code == "flow-log-deleted":
-        started = None  # delivery did not fail: the flow log stopped existing
-    status = _status(row, found, table)
-    # A flow log delivering again needs no fix; "none" has nothing to fix.
-    needs_fix = code != "none" and status != "SUCCESS"
+    if code == "flow-log-deleted" or latent is not None:
+        started = None  # delivery did not fail: the flow log stopped existing, or has not failed yet
+    # A flow log delivering again needs no fix, unless it is at risk; "none" has nothing to fix.
+    needs_fix = code != "none" and (status != "SUCCESS" or latent is not None)
     iam_fix, basis = _iam_fix(history, target, chosen, case) if needs_fix else (None, "")
     if basis:
         findings = [replace(f, summary=f"{f.summary}; {basis}") if f is chosen.finding else f for f in findings]
@@ -400,7 +445,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         log_group=subject.log_group,
         status=status,
         root_cause=code,
-        confidence=_confidence(code, chosen, window, found, case),
+        confidence=latent.confidence if latent is not None and code == latent.finding.code else _confidence(code, chosen, window, found, case),
         failure_started=failure_started,
         trigger=EventRef(trigger["event_id"], trigger["event_name"], iso(trigger["event_time"].to_pydatetime()), trigger["actor"])
         if trigger
@@ -408,7 +453,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         recovery=recovery,
         findings=findings,
         remediation=fix_for(code, _facts(evidence, row, subject), iam_fix) if needs_fix else Remediation(),
-        state=_state(status, failure_started is not None or recovery is not None, _refused_now(table, outcomes)),
+        state=_state(status, failure_started is not None or recovery is not None, latent is not None),
     )
 
 

@@ -183,9 +183,39 @@ def _no_role(case: Case, code: str) -> Outcome:
                            "(no describe-flow-logs output or CreateFlowLogs event names it)", []))
 
 
-def _trail_missing(case: Case) -> str:
+# Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
+# and CloudTrail Lake or Athena queries count as CloudTrail.
+GAP_SERVICES = {"s3": "cloudtrail", "athena": "cloudtrail"}
+# A read refused because the resource is gone is evidence of absence, not missing evidence.
+ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
+
+
+def gap_service(gap: dict[str, Any]) -> str:
+    """The evidence source a manifest gap leaves unread (``cloudtrail``, ``iam``, ``logs``...)."""
+    service = str(gap.get("operation", "")).split(":", 1)[0]
+    return GAP_SERVICES.get(service, service)
+
+
+def missing_reads(evidence: Any, service: str, regions: set[str | None]) -> list[dict[str, Any]]:
+    """The manifest's gaps of ``service`` in ``regions`` (None: global), except reads refused as "not found"."""
+    return [gap for gap in evidence.gaps if gap_service(gap) == service and gap.get("region") in regions
+            and gap.get("error_code") not in ABSENT_ERRORS]
+
+
+def unread(gaps: list[dict[str, Any]]) -> str:
+    """The gaps as evidence: ``OPERATION in REGION (ERROR: MESSAGE)``, each once."""
+    said = [f"{gap.get('operation')} in {gap.get('region') or 'every region'} ({gap.get('error_code')}: "
+            f"{gap.get('error_message')})" for gap in gaps]
+    return "; ".join(dict.fromkeys(said))
+
+
+def trail_missing(case: Case) -> str:
+    """Why no CloudTrail event shows what changed the role: none in the evidence, or CloudTrail unreadable."""
+    gaps = missing_reads(case.evidence, "cloudtrail", {GLOBAL_REGION, None})
+    if gaps:
+        return f"CloudTrail could not be read: {unread(gaps)}; so nothing shows what changed it"
     role = case.subject.role_arn.rsplit("/", 1)[-1]
-    return f"no CloudTrail events for role {role} in {GLOBAL_REGION} {case.between()}"
+    return f"no CloudTrail events for role {role} in {GLOBAL_REGION} {case.between()} show what changed it"
 
 
 def _interval_cause(case: Case, interval: Interval) -> tuple[str | None, int]:
@@ -255,8 +285,8 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         if row["event_id"] is None:
             # Denied since before the first event: the evidence does not show what changed, or when.
             return Outcome(Finding(code, "inconclusive",
-                                   f"the role's state denies delivery ({code}: {reason}), but {_trail_missing(case)} "
-                                   "show what changed it, when, or who did it", [case.history.anchor or "roles frame"]))
+                                   f"the role's state denies delivery ({code}: {reason}), but {trail_missing(case)}, "
+                                   "when, or who did it", [case.history.anchor or "roles frame"]))
         recovery = None
         position = case.intervals.index(interval)
         if position + 1 < len(case.intervals) and case.intervals[position + 1].allowed:
@@ -285,6 +315,13 @@ def _recreated(case: Case, deleted: int, interval: Interval) -> tuple[str, str |
             return (f"{said}; CreateRole by {again['actor']} at {_at(again['start'])} created it again under the same "
                     f"name{new_id}, and the recreated role denies delivery: {last['reason']}", again["event_id"])
     return f"{said}, and it was created again under the same name: {frame['reason'].iloc[interval.last]}", None
+
+
+def latent_cause(case: Case) -> str | None:
+    """The IAM root cause by which the role's latest state refuses delivery (None: it does not, or cannot tell)."""
+    if not case.intervals or case.intervals[-1].allowed is not False:
+        return None
+    return _interval_cause(case, case.intervals[-1])[0]
 
 
 def _created_since(case: Case, since: Any) -> dict[str, Any] | None:
@@ -322,7 +359,7 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     """An IAM hypothesis where the evaluator cannot decide: read AWS's own words about the refused calls."""
     position = case.position_at(case.reference)
     state = case.verdicts.states[position] if position is not None else None
-    missing = _trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
+    missing = trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
     if case.verdicts is None:
         missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
     unknown = Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}", history_events[-5:]))

@@ -55,7 +55,7 @@ def _skip_reason(flow_log: dict[str, Any], *, fleet_mode: bool) -> str | None:
     if flow_log.get("LogDestinationType", CLOUDWATCH_LOGS) != CLOUDWATCH_LOGS:
         return f"delivers to {flow_log['LogDestinationType']}, not CloudWatch Logs"
     if flow_log.get("DeliverLogsStatus") == "SUCCESS":
-        return "delivering (DeliverLogsStatus SUCCESS)"
+        return "delivering (DeliverLogsStatus SUCCESS): only its role is read, to tell whether it is at risk"
     return None
 
 
@@ -178,6 +178,7 @@ def _collect(
         return found
 
     targets: list[tuple[str, dict[str, Any]]] = []
+    delivering_roles: list[str | None] = []  # still delivering: their roles tell whether they are at risk
     found_ids = set()
     for region, flow_logs in fleet.map_regions(describe, visited).items():
         rec.result.flow_logs += len(flow_logs)
@@ -192,13 +193,16 @@ def _collect(
             )
             if wanted and reason:
                 rec.skip(f"{flow_log['FlowLogId']} ({region}): {reason}")
+                if flow_log.get("DeliverLogsStatus") == "SUCCESS":
+                    delivering_roles.append(_role_name(flow_log.get("DeliverLogsPermissionArn")))
             elif wanted:
                 targets.append((region, flow_log))
                 found_ids.add(flow_log["FlowLogId"])
 
     # The delivery roles, each once.
     names = list(
-        dict.fromkeys([*role_names, *(_role_name(f.get("DeliverLogsPermissionArn")) for _, f in targets)])
+        dict.fromkeys([*role_names, *(_role_name(f.get("DeliverLogsPermissionArn")) for _, f in targets),
+                       *delivering_roles])
     )
     names = [name for name in names if name]
     bar.add(len(names))

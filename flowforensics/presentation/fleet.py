@@ -9,14 +9,16 @@ from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.presentation.markup import Html, table, text
 
 STATUS_COLOURS = {"FAILED": "#c0392b", "DELETED": "#7b241c", "UNKNOWN": "#95a5a6", "SUCCESS": "#27ae60"}
+# Failing first, then at risk (still delivering, but what was collected refuses it), then the rest.
+STATE_ORDER = {"failing": 0, "at-risk": 1, "unknown": 2, "recovered": 3, "healthy": 4}
 FLEET_COLUMNS = [
-    "flow_log_id", "status", "root_cause", "confidence", "region", "account_id", "log_group", "role_arn",
+    "flow_log_id", "state", "status", "root_cause", "confidence", "region", "account_id", "log_group", "role_arn",
     "failure_started", "trigger_event", "trigger_actor", "trigger_time", "recovery_event", "delivery_resumed",
 ]
 
 
 def fleet_table(diagnosis: Diagnosis) -> Any:
-    """One row per flow log: its status, root cause, trigger and recovery, failing ones first.
+    """One row per flow log: its state, status, root cause, trigger and recovery; failing, then at-risk ones first.
 
     Parameters
     ----------
@@ -36,6 +38,7 @@ def fleet_table(diagnosis: Diagnosis) -> Any:
         rows.append(
             {
                 "flow_log_id": entry.flow_log_id,
+                "state": entry.state,
                 "status": entry.status,
                 "root_cause": entry.root_cause,
                 "confidence": entry.confidence,
@@ -54,7 +57,7 @@ def fleet_table(diagnosis: Diagnosis) -> Any:
     table = pd.DataFrame(rows, columns=FLEET_COLUMNS)
     for column in ("failure_started", "trigger_time", "delivery_resumed"):
         table[column] = pd.to_datetime(table[column], utc=True, errors="coerce", format="ISO8601")
-    order = table["status"].map({"FAILED": 0, "DELETED": 1, "UNKNOWN": 2, "SUCCESS": 3}).fillna(9)
+    order = table["state"].map(STATE_ORDER).fillna(9)
     return table.assign(_order=order).sort_values(["_order", "root_cause", "flow_log_id"]).drop(columns="_order").reset_index(drop=True)
 
 
@@ -64,7 +67,7 @@ def by_root_cause(diagnosis: Diagnosis) -> Any:
     Returns
     -------
     pandas.DataFrame
-        Columns ``root_cause``, ``meaning``, ``flow_logs``, ``failing``, ``security`` (also a
+        Columns ``root_cause``, ``meaning``, ``flow_logs``, ``failing``, ``at_risk``, ``security`` (also a
         defense-evasion finding) and ``ids``; most flow logs first.
     """
     import pandas as pd
@@ -78,13 +81,14 @@ def by_root_cause(diagnosis: Diagnosis) -> Any:
                 "root_cause": code,
                 "meaning": cause.meaning if cause else "",
                 "flow_logs": len(rows),
-                "failing": int(rows["status"].isin(["FAILED", "DELETED"]).sum()),
+                "failing": int((rows["state"] == "failing").sum()),
+                "at_risk": int((rows["state"] == "at-risk").sum()),
                 "security": bool(cause and cause.security),
                 "ids": ", ".join(rows["flow_log_id"]),
             }
         )
-    columns = ["root_cause", "meaning", "flow_logs", "failing", "security", "ids"]
-    return pd.DataFrame(groups, columns=columns).sort_values(["failing", "flow_logs"], ascending=False).reset_index(drop=True)
+    columns = ["root_cause", "meaning", "flow_logs", "failing", "at_risk", "security", "ids"]
+    return pd.DataFrame(groups, columns=columns).sort_values(["failing", "at_risk", "flow_logs"], ascending=False).reset_index(drop=True)
 
 
 def fleet_view(diagnosis: Diagnosis) -> Html:

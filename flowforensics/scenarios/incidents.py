@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import random
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -537,5 +538,42 @@ INCIDENTS: tuple[Incident, ...] = (
             ("organizations:ListPoliciesForTarget", None, "AccessDeniedException",
              "You don't have permissions to access this resource."),
         ),
-    ),
+    ),)
+
+# The IAM incidents caught before delivery failed: the same change, collected minutes after it while
+# DeliverLogsStatus still says SUCCESS (the flow log is at risk): one per IAM root cause.
+LATENT_COLLECT = _minutes(3)
+LATENT_OF = ("trust-edited", "trust-condition-mismatch", "permission-removed", "explicit-deny", "boundary-deny",
+             "scp-deny")
+
+
+def latent(incident: Incident, *, name: str | None = None, trail: str | None = None,
+           gaps: tuple[tuple[str, str | None, str, str], ...] = ()) -> Incident:
+    """``incident`` caught before it failed: its steps up to collection, no recovery, delivery still working."""
+    steps = tuple(step for step in incident.steps if step.part != "recovery" and step.after <= LATENT_COLLECT)
+    where = "without CloudTrail (the collector could read only the current documents)" if trail == "none" else ""
+    return replace(
+        incident,
+        name=name or f"latent-{incident.name}",
+        title=f"At risk, not yet failing: {incident.title[0].lower()}{incident.title[1:]}",
+        description=(f"The change of the {incident.name} incident, collected {int(LATENT_COLLECT.total_seconds() // 60)} "
+                     f"minutes after it {where}while DeliverLogsStatus still says SUCCESS: the collected documents "
+                     "already refuse delivery, so the flow log is at risk; the diagnosis names the cause that will "
+                     "stop it, the change when CloudTrail shows it, and the fix.").replace("  ", " "),
+        steps=steps,
+        breaks="latent",
+        symptom="",
+        symptom_after_refresh="",
+        error_message="",
+        collect_after=LATENT_COLLECT,
+        trail=trail or incident.trail,
+        gaps=gaps,
+    )
+
+
+_BY_NAME = {incident.name: incident for incident in INCIDENTS}
+INCIDENTS += tuple(latent(_BY_NAME[name]) for name in LATENT_OF) + (
+    latent(_BY_NAME["trust-edited"], name="latent-trust-no-cloudtrail", trail="none",
+           gaps=(("cloudtrail:LookupEvents", "home", "AccessDeniedException", _LOOKUP_DENIED),
+                 ("cloudtrail:LookupEvents", "us-east-1", "AccessDeniedException", _LOOKUP_DENIED))),
 )

@@ -428,7 +428,8 @@ def _plan_delivery(world: World, collected: datetime) -> Delivery:
     trigger_time = datetime.fromisoformat(trigger["eventTime"]) if trigger else None
     # The session in use at the trigger runs out `session_left` later: refreshes fall on that grid.
     target = (trigger_time or world.anchor) + incident.session_left
-    phase_index = next(k for k, t in enumerate(first) if t >= target - PERIOD)
+    # (A latent incident is collected before that: the grid past collection keeps the same phase.)
+    phase_index = next((k for k, t in enumerate(first) if t >= target - PERIOD), len(first))
     refreshes = first[phase_index % SESSION_CYCLES :: SESSION_CYCLES]
     failure = stopped = resumed = None
     if incident.breaks == "request":
@@ -541,6 +542,8 @@ def _expected(world: World, delivery: Delivery, collected: datetime) -> Expected
         return world.parts.get(part, [None])[0]
 
     trigger, recovery = ref("trigger"), ref("recovery")
+    if world.incident.trail == "none":  # no CloudTrail is collected: no event can be named
+        trigger = recovery = None
     if not world.flow_log["exists"]:
         status = "DELETED"
     elif delivery.failure_started and not (delivery.resumed and delivery.resumed <= collected):

@@ -115,7 +115,19 @@ def test_cloudtrail_removed_gives_inconclusive_naming_what_is_missing(scenario_f
 def test_no_cloudtrail_scenario_names_the_gap(scenario_folder) -> None:
     (entry,) = diagnose(flowforensics.load(scenario_folder("no-cloudtrail"))).flow_logs
     assert entry.root_cause == "inconclusive" and entry.confidence == "possible"
-    assert any("no CloudTrail events for role" in f.summary for f in entry.findings if f.verdict == "inconclusive")
+    undecided = [f.summary for f in entry.findings if f.verdict == "inconclusive"]
+    # CloudTrail was refused: the findings say it could not be read, with AWS's error, not that no event shows it.
+    assert not any("no CloudTrail events" in summary for summary in undecided)
+    assert any("CloudTrail could not be read: cloudtrail:LookupEvents in us-east-1 (AccessDeniedException: "
+               in summary for summary in undecided)
+
+
+def test_at_risk_without_cloudtrail_rests_on_the_collected_role(scenario_folder) -> None:
+    (entry,) = diagnose(flowforensics.load(scenario_folder("latent-trust-no-cloudtrail"))).flow_logs
+    assert (entry.status, entry.state, entry.root_cause, entry.trigger) == ("SUCCESS", "at-risk", "trust-missing-service", None)
+    finding = next(f for f in entry.findings if f.code == "trust-missing-service")
+    assert finding.verdict == "confirmed" and "CloudTrail could not be read" in finding.summary
+    assert entry.failure_started is None and entry.remediation.trust_policy
 
 
 def test_unknown_flow_log_id_is_an_evidence_error() -> None:

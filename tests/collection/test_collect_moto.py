@@ -178,10 +178,12 @@ def test_a_collected_folder_is_diagnosed_end_to_end(incident: dict[str, Any], tm
         incident["flow_log_id"], REGION, incident["role_arn"], incident["log_group"]
     )
     # moto reports delivery healthy and the streams just ingested, while the collected role would deny
-    # PutLogEvents: the diagnosis trusts what was observed and flags the role, with no guessed trigger.
-    assert (entry["status"], entry["root_cause"], entry["trigger"]) == ("SUCCESS", "none", None)
-    flagged = next(f for f in entry["findings"] if f["code"] == "permission-missing")
-    assert flagged["verdict"] == "inconclusive" and "state denies delivery" in flagged["summary"]
+    # PutLogEvents: AWS's status stays, the flow log is at risk from the collected documents alone, with no
+    # guessed trigger (no CloudTrail shows the change) and the proven fix.
+    assert (entry["status"], entry["state"], entry["trigger"]) == ("SUCCESS", "at-risk", None)
+    flagged = next(f for f in entry["findings"] if f["code"] == entry["root_cause"])
+    assert flagged["verdict"] == "confirmed" and "at risk" in flagged["summary"]
+    assert entry["failure_started"] is None and entry["remediation"]["commands"]
 
 
 def test_all_flow_logs_skips_healthy_and_non_cloudwatch_destinations(
@@ -195,6 +197,7 @@ def test_all_flow_logs_skips_healthy_and_non_cloudwatch_destinations(
     assert any(incident["flow_log_id"] in s and "SUCCESS" in s for s in result.skipped)
     assert any(incident["s3_flow_log_id"] in s and "s3" in s for s in result.skipped)
     assert "cloudtrail:LookupEvents" not in result.calls  # nothing failing: nothing to look up
+    assert "iam:GetRole" in result.calls  # the delivering flow log's role: is it at risk?
 
 
 def test_role_name_collects_the_flow_logs_that_use_it(incident: dict[str, Any], tmp_path: Path) -> None:

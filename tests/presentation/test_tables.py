@@ -134,3 +134,13 @@ def test_first_screen_tells_the_story(name: str, word: str, fix: str, scenario: 
     trigger = case.entry.trigger
     if trigger is not None:  # what the change did: its diff, from the timeline
         assert "What the change did" in box and case.change_of(trigger.event_id).split("; ")[0] in html.unescape(box)
+
+
+def test_fleet_lists_at_risk_flow_logs_after_the_failing_ones(scenario: Callable[[str], Path]) -> None:
+    diagnosis = diagnose(flowforensics.load(scenario("healthy")))
+    for name in ("latent-trust-edited", "role-deleted"):
+        diagnosis.flow_logs += diagnose(flowforensics.load(scenario(name))).flow_logs
+    rows = fleet.fleet_table(diagnosis)
+    assert list(rows["state"]) == ["failing", "at-risk", "healthy"]
+    groups = fleet.by_root_cause(diagnosis).set_index("root_cause")
+    assert groups.loc["trust-missing-service", "at_risk"] == 1 and groups.loc["role-deleted", "failing"] == 1

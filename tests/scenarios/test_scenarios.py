@@ -16,6 +16,7 @@ import pytest
 from botocore.validate import ParamValidator
 from sample_paths import SAMPLES
 
+from flowforensics.analysis.hypotheses import IAM_CODES
 from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.evidence.manifest import verify
 from flowforensics.evidence.values import parse_document, parse_time
@@ -64,9 +65,12 @@ def _metric(folder: Path, query_id: str) -> list[tuple[datetime, float]]:
 
 def test_public_api_covers_every_root_cause_once() -> None:
     assert DEFAULT_SCENARIO == "permission-removed" and DEFAULT_SCENARIO in SCENARIOS
-    causes = Counter(s.expected.root_cause for s in SCENARIOS.values())
+    causes = Counter(s.expected.root_cause for s in SCENARIOS.values() if s.expected.state != "at-risk")
     assert set(causes) == set(ROOT_CAUSES)
     assert all(count == 1 for count in causes.values())
+    # and the latent failure of every IAM cause: still delivering, while the collected role refuses it
+    latent = {s.expected.root_cause for s in SCENARIOS.values() if s.expected.state == "at-risk"}
+    assert latent == set(IAM_CODES)
     for name, scenario in SCENARIOS.items():
         assert scenario.name == name
         assert 2 <= len(re.findall(r"[.!?](?:\s|$)", scenario.description)) <= 3, name
@@ -225,7 +229,8 @@ def test_times_are_in_order(folders: dict[str, Path], name: str) -> None:
     if expected.delivery_resumed:
         lag = parse_time(expected.delivery_resumed) - moments[2]
         assert timedelta(minutes=7) <= lag <= timedelta(minutes=11)
-    assert (expected.failure_started is None) == (expected.root_cause in ("none", "flow-log-deleted"))
+    unfailed = expected.root_cause in ("none", "flow-log-deleted") or expected.state == "at-risk"
+    assert (expected.failure_started is None) == unfailed
     failing = expected.failure_started is not None and expected.delivery_resumed is None
     assert expected.status == ("DELETED" if expected.root_cause == "flow-log-deleted" else
                                "FAILED" if failing else "SUCCESS")
