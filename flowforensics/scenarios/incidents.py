@@ -557,8 +557,8 @@ def latent(incident: Incident, *, name: str | None = None, trail: str | None = N
         name=name or f"latent-{incident.name}",
         title=f"At risk, not yet failing: {incident.title[0].lower()}{incident.title[1:]}",
         description=(f"The change of the {incident.name} incident, collected {int(LATENT_COLLECT.total_seconds() // 60)} "
-                     f"minutes after it {where}while DeliverLogsStatus still says SUCCESS: the collected documents "
-                     "already refuse delivery, so the flow log is at risk; the diagnosis names the cause that will "
+                     f"minutes after it {where}while DeliverLogsStatus still says SUCCESS. The collected documents "
+                     "already refuse delivery, so the flow log is at risk: the diagnosis names the cause that will "
                      "stop it, the change when CloudTrail shows it, and the fix.").replace("  ", " "),
         steps=steps,
         breaks="latent",
