@@ -8,7 +8,7 @@ from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
 # PyPI name -> conda-forge name, where they differ; extras and server deps are conda packages of their own.
-CONDA_NAMES = {"moto[server]": "moto"}
+CONDA_NAMES = {"moto[server]": "moto", "isal": "python-isal"}
 
 
 def _name(requirement: str) -> str:

@@ -8,6 +8,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.errors import EvidenceError
+from flowforensics.evidence.archive import is_archive, read_archive
 from flowforensics.evidence.reader import Document, LoadProblem, no_evidence_error, read_folder
 from flowforensics.frames.cloudtrail import EventCounters, events_frame
 from flowforensics.frames.reconstruct import (
@@ -199,8 +200,14 @@ def _merge_missing(current: Any, from_trail: Any, key: list[str]) -> Any:
 
 
 def load_evidence(path: str | os.PathLike[str], *, strict: bool = False) -> Evidence:
-    """Load an evidence folder or file (see :func:`flowforensics.load`)."""
-    documents, problems, manifest = read_folder(path, strict=strict)
+    """Load an evidence folder or file, or a CloudTrail archive (see :func:`flowforensics.load`)."""
+    if is_archive(path):
+        archive = read_archive(path)
+        if strict and archive.problems:
+            raise EvidenceError(archive.problems[0].path, archive.problems[0].reason)
+        documents, problems, manifest = archive.documents, archive.problems, None
+    else:
+        documents, problems, manifest = read_folder(path, strict=strict)
     events, counters = events_frame(documents)
     if strict and counters.notes:
         raise EvidenceError(counters.notes[0].path, counters.notes[0].reason)

@@ -1,0 +1,358 @@
+"""Read a CloudTrail archive, local or ``s3://bucket/prefix``, keeping only the events an investigation needs.
+
+An archive is what a trail delivers to S3: ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz``.
+Files are chosen by account, region and delivery date from their keys before any is opened; each chosen
+file is read by the fast path (:mod:`flowforensics.evidence.records`) which parses only the records the
+kept-events rule (:mod:`flowforensics.evidence.relevance`) keeps. Files are read one after the other (or
+by a few worker processes), so peak memory is a few files plus the kept records, not the archive.
+
+Every file read is listed with its key, size and the SHA-256 of its compressed bytes; every file not
+read, with the reason.
+
+Examples
+--------
+>>> from flowforensics.evidence.archive import Selection, read_archive
+>>> read = read_archive("s3://org-trail/AWSLogs/o-a1b2c3d4e5", Selection.of(accounts=["111122223333"],
+...                     start="2025-06-01T00:00Z", end="2025-06-02T00:00Z"))  # doctest: +SKIP
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import sys
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import Executor, Future, ProcessPoolExecutor
+from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
+from pathlib import Path
+from typing import Any
+
+from flowforensics.errors import EvidenceError
+from flowforensics.evidence.manifest import MANIFEST_NAME
+from flowforensics.evidence.reader import Document, LoadProblem
+from flowforensics.evidence.records import Keep, read_file
+from flowforensics.evidence.relevance import is_relevant
+from flowforensics.evidence.values import parse_time
+
+ARCHIVE_KEY = re.compile(
+    r"(?:^|/)AWSLogs/(?:(?P<org>o-[a-z0-9]{10,32})/)?(?P<account>\d{12})/CloudTrail/(?P<region>[a-z0-9-]+)/"
+    r"(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/(?P<name>[^/]+\.json(?:\.gz)?)$"
+)
+LAYOUT = "AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz"
+# CloudTrail delivers a file about every five minutes, into the folder of its delivery date: an event
+# just before the window's end can be in the next day's folder.
+DELIVERY_MARGIN = timedelta(days=1)
+MAX_OBJECT_BYTES = 256 << 20  # one compressed log file; CloudTrail's are a few MB
+MAX_FILE_BYTES = 512 << 20  # once decompressed, as the evidence reader's limit
+# With fewer files than this, worker processes cost more to start than they save.
+PARALLEL_FROM = 16
+
+
+@dataclass(frozen=True)
+class Selection:
+    """Which archive files to read, decided from their keys; empty sets select everything."""
+
+    accounts: frozenset[str] = frozenset()
+    regions: frozenset[str] = frozenset()
+    start: datetime | None = None
+    end: datetime | None = None
+
+    @classmethod
+    def of(cls, accounts: Iterable[str] = (), regions: Iterable[str] = (), start: Any = None, end: Any = None) -> Selection:
+        """A selection from command-line values (times as ISO 8601 text or datetimes).
+
+        Raises
+        ------
+        EvidenceError
+            When a time cannot be read or the window ends before it starts.
+        """
+        times = []
+        for name, value in (("--start", start), ("--end", end)):
+            moment = parse_time(value) if value is not None else None
+            if value is not None and moment is None:
+                raise EvidenceError(name, f"not a time: {value!r} (use ISO 8601, e.g. 2025-06-01T00:00Z)")
+            times.append(moment)
+        if times[0] and times[1] and times[1] < times[0]:
+            raise EvidenceError("--end", "the window ends before it starts")
+        return cls(frozenset(accounts), frozenset(regions), times[0], times[1])
+
+    def skip_reason(self, key: str) -> str | None:
+        """Why the file at ``key`` is not read, or ``None`` when it is selected."""
+        match = ARCHIVE_KEY.search(key)
+        if match is None:
+            return f"not a CloudTrail log file in AWS's layout ({LAYOUT})"
+        if self.accounts and match["account"] not in self.accounts:
+            return f"account {match['account']} not selected"
+        if self.regions and match["region"] not in self.regions:
+            return f"region {match['region']} not selected"
+        try:
+            delivered = date(int(match["year"]), int(match["month"]), int(match["day"]))
+        except ValueError:
+            return f"not a date: {match['year']}/{match['month']}/{match['day']}"
+        if self.start is not None and delivered < self.start.date():
+            return f"delivered on {delivered}, before the window"
+        if self.end is not None and delivered > (self.end + DELIVERY_MARGIN).date():
+            return f"delivered on {delivered}, more than a day after the window"
+        return None
+
+    def in_window(self, record: Any) -> bool:
+        """Whether a kept record's ``eventTime`` is in the window (a record without a readable time is kept)."""
+        if self.start is None and self.end is None:
+            return True
+        moment = parse_time(record.get("eventTime")) if isinstance(record, dict) else None
+        if moment is None:
+            return True
+        return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
+
+
+@dataclass
+class ArchiveRead:
+    """What reading an archive kept, read and skipped.
+
+    Attributes
+    ----------
+    source : str
+        The archive as given (a folder or ``s3://bucket/prefix``).
+    documents : list of Document
+        One ``cloudtrail_records`` document per file with kept records.
+    read : list of dict
+        Every file read: ``key``, ``size`` (compressed bytes), ``sha256`` (of the compressed bytes),
+        ``records`` (in the file), ``kept``.
+    skipped : list of dict
+        Every file not read, or not usable: ``key`` and ``reason``.
+    problems : list of LoadProblem
+        The files that could not be read, for the evidence's warnings.
+    outside_window : int
+        Kept-kind records of the chosen files whose time is outside the window (dropped).
+    """
+
+    source: str
+    documents: list[Document] = field(default_factory=list)
+    read: list[dict[str, Any]] = field(default_factory=list)
+    skipped: list[dict[str, Any]] = field(default_factory=list)
+    problems: list[LoadProblem] = field(default_factory=list)
+    outside_window: int = 0
+
+    @property
+    def records(self) -> int:
+        """Records in the files read."""
+        return sum(entry["records"] for entry in self.read)
+
+    @property
+    def kept(self) -> int:
+        """Records kept."""
+        return sum(entry["kept"] for entry in self.read)
+
+
+@dataclass(frozen=True)
+class _Object:
+    key: str  # as shown and recorded: the local path, or s3://bucket/key
+    size: int
+    fetch: Callable[[], bytes]
+
+
+def is_archive(path: str | os.PathLike[str]) -> bool:
+    """Whether ``path`` is a CloudTrail archive (``s3://...``, or a folder in AWS's layout without a manifest).
+
+    A folder collected by flowforensics (it has ``manifest.json``) is evidence, even when it holds
+    CloudTrail files in AWS's layout, and is read whole.
+    """
+    text = os.fspath(path)
+    if text.startswith("s3://"):
+        return True
+    folder = Path(text)
+    if not folder.is_dir() or (folder / MANIFEST_NAME).exists():
+        return False
+    return folder.name == "AWSLogs" or (folder / "AWSLogs").is_dir() or "AWSLogs" in folder.resolve().parts
+
+
+def _read_local(path: Path, limit: int) -> bytes:
+    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    with os.fdopen(descriptor, "rb") as handle:
+        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
+            raise ValueError("not a regular file: not read")
+        data = handle.read(limit + 1)
+    if len(data) > limit:
+        raise ValueError(f"larger than {limit >> 20} MiB compressed: not read (the limit on one log file)")
+    return data
+
+
+def _local_objects(root: Path) -> Iterator[_Object | tuple[str, str]]:
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in sorted(filenames):
+            if name.startswith("."):
+                continue
+            path = Path(dirpath) / name
+            info = os.lstat(path)
+            if not stat.S_ISREG(info.st_mode):
+                yield str(path), "not a regular file (a link, FIFO or device): not read"
+                continue
+            yield _Object(path.resolve().as_posix(), info.st_size, lambda path=path: _read_local(path, MAX_OBJECT_BYTES))
+
+
+def s3_location(url: str) -> tuple[str, str]:
+    """``s3://bucket/prefix`` -> (bucket, prefix)."""
+    bucket, _, prefix = url[len("s3://"):].partition("/")
+    if not bucket:
+        raise EvidenceError(url, "no bucket: write s3://BUCKET/PREFIX")
+    return bucket, prefix
+
+
+def _s3_objects(url: str, client: Any) -> Iterator[_Object | tuple[str, str]]:
+    bucket, prefix = s3_location(url)
+    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+        for item in page.get("Contents") or []:
+            key, size = item["Key"], item["Size"]
+            shown = f"s3://{bucket}/{key}"
+            if size > MAX_OBJECT_BYTES:
+                yield shown, f"larger than {MAX_OBJECT_BYTES >> 20} MiB compressed: not read (the limit on one log file)"
+                continue
+
+            def fetch(key: str = key) -> bytes:
+                body = client.get_object(Bucket=bucket, Key=key)["Body"]
+                try:
+                    return body.read(MAX_OBJECT_BYTES + 1)
+                finally:
+                    body.close()
+
+            yield _Object(shown, size, fetch)
+
+
+def _progress(total: int) -> Any:
+    from tqdm import tqdm
+
+    return tqdm(total=total, unit="file", file=sys.stderr, disable=not sys.stderr.isatty(), leave=False)
+
+
+def read_archive(
+    path: str | os.PathLike[str],
+    selection: Selection = Selection(),
+    *,
+    keep: Keep | None = is_relevant,
+    workers: int | None = None,
+    s3_client: Any = None,
+) -> ArchiveRead:
+    """Read the chosen files of a CloudTrail archive, keeping the records ``keep`` wants.
+
+    Parameters
+    ----------
+    path : str or os.PathLike
+        A folder (at any level of the layout, e.g. the one holding ``AWSLogs/``) or ``s3://bucket/prefix``.
+    selection : Selection
+        Accounts, regions and the time window; files are chosen from their keys.
+    keep : callable or None
+        ``keep(eventSource, eventName, errorCode)``; default the kept-events rule; ``None`` keeps all.
+    workers : int, optional
+        Worker processes across files; default both cores when there are enough files to pay for them.
+    s3_client : botocore client, optional
+        For ``s3://`` paths: an S3 client (made read-only by the caller); default one from the
+        environment's credentials, read-only.
+
+    Returns
+    -------
+    ArchiveRead
+
+    Raises
+    ------
+    EvidenceError
+        When the path does not exist.
+    """
+    source = os.fspath(path)
+    if source.startswith("s3://"):
+        objects: Iterable[_Object | tuple[str, str]] = _s3_objects(source, s3_client or _s3_client())
+    else:
+        root = Path(source)
+        if not root.is_dir():
+            raise EvidenceError(source, "no such folder")
+        objects = _local_objects(root)
+    result = ArchiveRead(source)
+    chosen = []
+    for item in objects:
+        if isinstance(item, tuple):
+            result.skipped.append({"key": item[0], "reason": item[1]})
+            continue
+        reason = selection.skip_reason(item.key)
+        if reason is None:
+            chosen.append(item)
+        else:
+            result.skipped.append({"key": item.key, "reason": reason})
+    workers = workers if workers is not None else (min(2, os.cpu_count() or 1) if len(chosen) >= PARALLEL_FROM else 1)
+    with _progress(len(chosen)) as bar, _executor(workers) as pool:
+        for item, outcome in _outcomes(chosen, keep, pool, workers):
+            _take(result, item, outcome, selection)
+            bar.update(1)
+            bar.set_postfix_str(f"{sum(e['size'] for e in result.read) / 1e6:.0f} MB, {result.kept:,} records kept", refresh=False)
+    return result
+
+
+def _s3_client() -> Any:
+    import boto3
+
+    from flowforensics.collection import readonly
+
+    client = boto3.client("s3")
+    readonly.install(client)
+    return client
+
+
+class _InProcess(Executor):
+    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
+        future: Future[Any] = Future()
+        future.set_result(fn(*args, **kwargs))
+        return future
+
+
+def _executor(workers: int) -> Executor:
+    if workers <= 1:
+        return _InProcess()
+    import multiprocessing
+
+    return ProcessPoolExecutor(workers, mp_context=multiprocessing.get_context("forkserver"))
+
+
+def _outcomes(chosen: list[_Object], keep: Keep | None, pool: Executor, workers: int) -> Iterator[tuple[_Object, Any]]:
+    """Each chosen file with what reading it gave, in order; at most two files a worker in flight."""
+    pending: deque[tuple[_Object, Any]] = deque()
+    for item in chosen:
+        try:
+            data = item.fetch()
+        except (OSError, ValueError) as exc:
+            pending.append((item, exc))
+        except Exception as exc:  # botocore's errors: one file unreadable is a gap, not the end
+            pending.append((item, OSError(str(exc))))
+        else:
+            pending.append((item, pool.submit(read_file, data, keep, MAX_FILE_BYTES)))
+        while len(pending) > 2 * max(1, workers):
+            yield _resolved(*pending.popleft())
+    while pending:
+        yield _resolved(*pending.popleft())
+
+
+def _resolved(item: _Object, outcome: Any) -> tuple[_Object, Any]:
+    return item, outcome.result() if isinstance(outcome, Future) else outcome
+
+
+def _take(result: ArchiveRead, item: _Object, outcome: Any, selection: Selection) -> None:
+    if isinstance(outcome, Exception):
+        reason = outcome.strerror if isinstance(outcome, OSError) and outcome.strerror else str(outcome)
+        result.skipped.append({"key": item.key, "reason": f"not read ({reason})"})
+        result.problems.append(LoadProblem(item.key, f"not read ({reason})"))
+        return
+    digest, size, records = outcome
+    if isinstance(records, str):
+        result.skipped.append({"key": item.key, "reason": records, "sha256": digest, "size": size})
+        result.problems.append(LoadProblem(item.key, records))
+        return
+    kept = [record for record in records.records if selection.in_window(record)]
+    result.outside_window += len(records.records) - len(kept)
+    result.read.append({"key": item.key, "size": size, "sha256": digest, "records": records.read, "kept": len(kept)})
+    if records.duplicate_keys:
+        named = ", ".join(sorted(set(records.duplicate_keys))[:5])
+        result.problems.append(LoadProblem(item.key, f"{len(records.duplicate_keys)} duplicate JSON key(s) in one object "
+                                                     f"of a kept record ({named}): the last value of each was used"))
+    if kept:
+        result.documents.append(Document(item.key, "cloudtrail_records", kept))

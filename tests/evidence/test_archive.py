@@ -1,0 +1,120 @@
+"""CloudTrail archives in AWS's layout: files chosen from their keys, only the needed events kept, and the
+same diagnosis as from the same events in a folder."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from flowforensics import load
+from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.evidence.archive import Selection, is_archive, read_archive
+from flowforensics.evidence.relevance import is_relevant
+from flowforensics.scenarios import write_scenario
+
+sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios"))
+from helpers import cloudtrail_records  # noqa: E402
+
+from .archive_layout import noise, write_archive  # noqa: E402
+
+SCENARIO = "permission-removed"  # diagnosed from CloudTrail alone
+
+
+def _relevant(record: dict[str, Any]) -> bool:
+    return is_relevant(record.get("eventSource"), record.get("eventName"), record.get("errorCode"))
+
+
+@pytest.fixture(scope="module")
+def incident(tmp_path_factory: pytest.TempPathFactory) -> list[dict[str, Any]]:
+    folder = write_scenario(SCENARIO, tmp_path_factory.mktemp("scenario") / SCENARIO)
+    unique = {record["eventID"]: record for record in cloudtrail_records(folder)}
+    return sorted(unique.values(), key=lambda r: r["eventTime"])
+
+
+@pytest.fixture(scope="module")
+def archive(incident: list[dict[str, Any]], tmp_path_factory: pytest.TempPathFactory) -> Path:
+    root = tmp_path_factory.mktemp("archive")
+    write_archive(root, incident)
+    write_archive(root, noise(incident), part=1)
+    write_archive(root, noise([dict(r, recipientAccountId="999988887777") for r in incident[:20]]), part=2)
+    (root / "AWSLogs" / "999988887777" / "CloudTrail-Digest").mkdir(parents=True)
+    (root / "AWSLogs" / "999988887777" / "CloudTrail-Digest" / "digest.json.gz").write_bytes(gzip.compress(b"{}"))
+    return root
+
+
+def test_a_diagnosis_from_an_archive_equals_the_one_from_the_same_events_in_a_folder(
+    incident: list[dict[str, Any]], archive: Path, tmp_path: Path
+) -> None:
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    (folder / "records.json").write_text(json.dumps({"Records": incident}))
+    selection_account = incident[0]["recipientAccountId"]
+    from_archive = load(archive)
+    from_folder = load(folder)
+    assert is_archive(archive) and not is_archive(folder)
+    assert json.loads(diagnose(from_folder).to_json())["flow_logs"], "the incident is diagnosed from CloudTrail alone"
+    assert diagnose(from_archive).to_json() == diagnose(from_folder).to_json()
+    # Only the needed events were kept: the noise and other records the rule drops are gone.
+    kept_ids = {r["eventID"] for r in incident if _relevant(r)}
+    assert set(from_archive.events["event_id"]) == kept_ids
+    assert list(from_archive.events.dtypes) == list(from_folder.events.dtypes)
+    only_one = read_archive(archive, Selection.of(accounts=[selection_account]))
+    assert {r["recipientAccountId"] for d in only_one.documents for r in d.content} == {selection_account}
+    assert {e["key"].split("/AWSLogs/")[1].split("/")[1] for e in only_one.read} == {selection_account}
+
+
+def test_files_are_chosen_from_their_keys_and_every_file_is_accounted_for(archive: Path, incident: list[dict[str, Any]]) -> None:
+    day = incident[0]["eventTime"][:10]
+    read = read_archive(archive, Selection.of(accounts=["999988887777"], regions=["us-east-1"], start=f"{day}T00:00Z", end=f"{day}T23:59Z"))
+    files = sorted(p for p in archive.rglob("*") if p.is_file())
+    assert len(read.read) + len(read.skipped) == len(files)
+    reasons = {entry["reason"] for entry in read.skipped}
+    assert "account 381492650217 not selected" in reasons
+    assert any(r.startswith("not a CloudTrail log file in AWS's layout") for r in reasons)  # the digest
+    for entry in read.read:
+        assert "/999988887777/CloudTrail/us-east-1/" in entry["key"]
+        assert entry["sha256"] == hashlib.sha256(Path(entry["key"]).read_bytes()).hexdigest()
+        assert entry["size"] == Path(entry["key"]).stat().st_size
+    assert read.records == sum(e["records"] for e in read.read) > read.kept
+
+
+def test_the_window_drops_files_delivered_before_it_and_events_outside_it(archive: Path, incident: list[dict[str, Any]]) -> None:
+    later = read_archive(archive, Selection.of(start="2099-01-01T00:00Z"))
+    assert not later.read and all("before the window" in e["reason"] or "layout" in e["reason"] for e in later.skipped)
+    middle = incident[len(incident) // 2]["eventTime"]
+    half = read_archive(archive, Selection.of(end=middle))
+    times = [r["eventTime"] for d in half.documents for r in d.content]
+    assert times and max(times) <= middle and half.outside_window > 0
+
+
+def test_worker_processes_read_the_same(archive: Path) -> None:
+    one, two = read_archive(archive, workers=1), read_archive(archive, workers=2)
+    assert one.read == two.read and one.skipped == two.skipped
+    assert [d.content for d in one.documents] == [d.content for d in two.documents]
+
+
+def test_a_broken_file_is_reported_and_the_others_read(tmp_path: Path, incident: list[dict[str, Any]]) -> None:
+    files = write_archive(tmp_path, incident[:30])
+    files[0].write_bytes(files[0].read_bytes()[:40])  # truncated gzip
+    bad_json = files[0].with_name(files[0].name.replace("part0", "bad"))
+    bad_json.write_bytes(gzip.compress(b'{"Records": [1, 2'))
+    read = read_archive(tmp_path)
+    reasons = {Path(p.path).name: p.reason for p in read.problems}
+    assert reasons[files[0].name].startswith("truncated or corrupt gzip")
+    assert reasons[bad_json.name].startswith("invalid JSON at line 1")
+    assert len(read.read) == len(files) - 1
+
+
+def test_a_missing_archive_is_one_clear_error(tmp_path: Path) -> None:
+    from flowforensics.errors import EvidenceError
+
+    with pytest.raises(EvidenceError, match="no such folder"):
+        read_archive(tmp_path / "nope")
+    with pytest.raises(EvidenceError, match="not a time"):
+        Selection.of(start="yesterday-ish")
