@@ -28,8 +28,8 @@ def load(path: Any, *, strict: bool = False) -> Evidence:
     ----------
     path : str or os.PathLike
         An evidence folder (any depth, any file names, with or without ``manifest.json``), a
-        single ``.json``/``.json.gz``/``.jsonl`` file, or a CloudTrail archive in AWS's layout (a
-        folder holding ``AWSLogs/``, without ``manifest.json``, or ``s3://bucket/prefix``), of which
+        single ``.json``/``.json.gz``/``.jsonl`` file, or a CloudTrail archive in AWS's layout (an
+        ``AWSLogs`` folder, a folder holding only ``AWSLogs/``, or ``s3://bucket/prefix``), of which
         only the events an investigation needs are kept (:mod:`flowforensics.evidence.relevance`).
     strict : bool, default False
         Raise :class:`flowforensics.errors.EvidenceError` on the first file that cannot be read,

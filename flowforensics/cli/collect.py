@@ -33,6 +33,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     what.add_argument(
         "--event-data-store", metavar="ARN", help="the kept CloudTrail events of a CloudTrail Lake event data store"
     )
+    what.add_argument(
+        "--from-archive",
+        metavar="PATH",
+        help="a CloudTrail archive in AWS's layout (an AWSLogs folder, or s3://BUCKET/PREFIX): "
+        "keep the events an investigation needs (choose with --account, --region, --start, --end)",
+    )
+    parser.add_argument(
+        "--account", action="append", metavar="ID", help="with --from-archive: an account to read (repeatable)"
+    )
     parser.add_argument(
         "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
     )
@@ -48,6 +57,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     collect_query.add_arguments(parser)
 
 
+def _from_archive(args: argparse.Namespace) -> int:
+    from flowforensics.collection.archive import collect_from_archive, s3_client
+    from flowforensics.evidence.archive import Selection
+    from flowforensics.presentation.terminal import for_terminal
+
+    regions = [args.region] if args.region else []
+    regions += [r for r in (args.regions or "").split(",") if r and r != "all"]
+    selection = Selection.of(accounts=args.account or (), regions=regions, start=args.start, end=args.end)
+    s3 = None
+    if args.from_archive.startswith("s3://"):
+        s3 = s3_client(profile=args.profile, endpoint_url=args.endpoint_url)
+    result = collect_from_archive(args.out, args.from_archive, selection, s3=s3)
+    print(for_terminal(result.summary()))
+    return 0
+
+
 def run(args: argparse.Namespace) -> int:
     """Collect, print a summary, and return 0."""
     from flowforensics.cli import time_option
@@ -56,6 +81,8 @@ def run(args: argparse.Namespace) -> int:
     start, end = time_option(args.start, "--start"), time_option(args.end, "--end")
     if args.athena_table or args.event_data_store:
         return collect_query.run(args)
+    if args.from_archive:
+        return _from_archive(args)
     from flowforensics.collection import collect
 
     result = collect(

@@ -37,7 +37,11 @@ READ_OPERATIONS: dict[str, frozenset[str]] = {
     "cloudtrail": frozenset({"LookupEvents", "DescribeQuery", "GetQueryResults"}),
     "organizations": frozenset({"ListParents", "ListPoliciesForTarget", "DescribePolicy"}),
     "athena": frozenset({"GetQueryExecution", "GetQueryResults"}),
+    # collect --from-archive s3://...: list the trail's keys, read the chosen log files.
+    "s3": frozenset({"ListObjectsV2", "GetObject"}),
 }
+# Operations whose IAM action is not named after them (Service Authorization Reference).
+IAM_ACTION_NAMES: dict[tuple[str, str], str] = {("s3", "ListObjectsV2"): "s3:ListBucket"}
 
 # The only operations admitted that are not reads: a query over the trail, started and, when it fails,
 # outlasts its deadline or is interrupted, stopped. They change nothing in the account but the query's
@@ -60,8 +64,6 @@ INDIRECT_ACTIONS: dict[str, str] = {
     "glue:GetTable": "Athena reads the CloudTrail table's definition from the Glue Data Catalog",
     "glue:GetPartitions": "Athena lists the partitions of a partitioned CloudTrail table",
     "s3:GetBucketLocation": "Athena locates the trail's bucket and the results bucket",
-    "s3:ListBucket": "Athena lists the trail's log files and the query results",
-    "s3:GetObject": "Athena reads the trail's log files, and GetQueryResults the query results",
     "s3:PutObject": "Athena writes the query results to --athena-output (scope it to that prefix)",
     "s3:AbortMultipartUpload": "Athena abandons a partly written result file",
     "s3:ListMultipartUploadParts": "Athena writes large result files in parts",
@@ -75,9 +77,10 @@ class ReadOnlyViolation(CollectionError):
 def iam_action(service: str, operation: str) -> str:
     """The IAM action (``prefix:Operation``) of a botocore service's operation.
 
-    For every service in :data:`ALLOWED_OPERATIONS` botocore's service name is also the IAM prefix.
+    For every service in :data:`ALLOWED_OPERATIONS` botocore's service name is also the IAM prefix; the
+    few operations authorised by an action of another name are in :data:`IAM_ACTION_NAMES`.
     """
-    return f"{service}:{operation}"
+    return IAM_ACTION_NAMES.get((service, operation), f"{service}:{operation}")
 
 
 def allowed_actions() -> set[str]:

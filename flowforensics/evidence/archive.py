@@ -155,10 +155,11 @@ class _Object:
 
 
 def is_archive(path: str | os.PathLike[str]) -> bool:
-    """Whether ``path`` is a CloudTrail archive (``s3://...``, or a folder in AWS's layout without a manifest).
+    """Whether ``path`` is a CloudTrail archive: ``s3://...``, an ``AWSLogs`` folder or one inside it, or a
+    folder whose only entry is ``AWSLogs/``.
 
-    A folder collected by flowforensics (it has ``manifest.json``) is evidence, even when it holds
-    CloudTrail files in AWS's layout, and is read whole.
+    A folder that also holds other files (AWS CLI output filled by hand beside a copy of the trail), or
+    that flowforensics collected (it has ``manifest.json``), is evidence, and is read whole.
     """
     text = os.fspath(path)
     if text.startswith("s3://"):
@@ -166,7 +167,9 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
     folder = Path(text)
     if not folder.is_dir() or (folder / MANIFEST_NAME).exists():
         return False
-    return folder.name == "AWSLogs" or (folder / "AWSLogs").is_dir() or "AWSLogs" in folder.resolve().parts
+    if "AWSLogs" in folder.resolve().parts:
+        return True
+    return [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")] == ["AWSLogs"]
 
 
 def _read_local(path: Path, limit: int) -> bytes:
@@ -202,9 +205,21 @@ def s3_location(url: str) -> tuple[str, str]:
     return bucket, prefix
 
 
+def _pages(client: Any, url: str, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
+    import botocore.exceptions
+
+    try:
+        yield from client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
+    except botocore.exceptions.ClientError as exc:
+        error = exc.response.get("Error", {})
+        raise EvidenceError(url, f"cannot list the archive ({error.get('Code')}: {error.get('Message')})") from None
+    except botocore.exceptions.BotoCoreError as exc:
+        raise EvidenceError(url, f"cannot list the archive ({exc})") from None
+
+
 def _s3_objects(url: str, client: Any) -> Iterator[_Object | tuple[str, str]]:
     bucket, prefix = s3_location(url)
-    for page in client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix):
+    for page in _pages(client, url, bucket, prefix):
         for item in page.get("Contents") or []:
             key, size = item["Key"], item["Size"]
             shown = f"s3://{bucket}/{key}"

@@ -57,7 +57,9 @@ def test_a_diagnosis_from_an_archive_equals_the_one_from_the_same_events_in_a_fo
     selection_account = incident[0]["recipientAccountId"]
     from_archive = load(archive)
     from_folder = load(folder)
-    assert is_archive(archive) and not is_archive(folder)
+    assert is_archive(archive) and is_archive(archive / "AWSLogs") and not is_archive(folder)
+    # A hand-filled folder with a copy of the trail beside AWS CLI output is evidence, read whole.
+    assert not is_archive(Path(__file__).parents[1] / "data" / "handfilled")
     assert json.loads(diagnose(from_folder).to_json())["flow_logs"], "the incident is diagnosed from CloudTrail alone"
     assert diagnose(from_archive).to_json() == diagnose(from_folder).to_json()
     # Only the needed events were kept: the noise and other records the rule drops are gone.
