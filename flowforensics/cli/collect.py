@@ -40,9 +40,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "keep the events an investigation needs (choose with --account, --region, --start, --end)",
     )
     parser.add_argument(
-        "--account", action="append", metavar="ID", help="with --from-archive: an account to read (repeatable)"
-    )
-    parser.add_argument(
         "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
     )
     parser.add_argument(

@@ -24,7 +24,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(region/year/month/day) or projection (timestamp); default console",
     )
     group.add_argument(
-        "--account", action="append", metavar="ACCOUNT", help="only events of this account (repeatable)"
+        "--account", action="append", metavar="ACCOUNT", help="only events of this account (repeatable; --from-archive too)"
     )
     group.add_argument(
         "--deadline", type=float, default=30, metavar="MINUTES", help="stop the query after this long (default 30)"

@@ -32,7 +32,7 @@ from typing import Any
 
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.manifest import MANIFEST_NAME
-from flowforensics.evidence.reader import Document, LoadProblem
+from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
 from flowforensics.evidence.records import Keep, read_file
 from flowforensics.evidence.relevance import is_relevant
 from flowforensics.evidence.values import parse_time
@@ -46,7 +46,7 @@ LAYOUT = "AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz"
 # just before the window's end can be in the next day's folder.
 DELIVERY_MARGIN = timedelta(days=1)
 MAX_OBJECT_BYTES = 256 << 20  # one compressed log file; CloudTrail's are a few MB
-MAX_FILE_BYTES = 512 << 20  # once decompressed, as the evidence reader's limit
+MAX_FILE_BYTES = LIMITS.max_file_bytes  # once decompressed: the evidence reader's limit
 # With fewer files than this, worker processes cost more to start than they save.
 PARALLEL_FROM = 16
 
