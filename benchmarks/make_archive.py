@@ -35,8 +35,6 @@ RELEVANT_SHARE = 0.04
 NEEDLES = 60
 START = datetime(2025, 6, 1, tzinfo=UTC)
 FILE_SPAN = timedelta(minutes=5)
-# Account ids the samples use (replaced, in every string, by the generated account).
-SAMPLE_ACCOUNTS = ("123456789012", "111111111111", "012345678901", "751353041310", "123456789000")
 
 
 def _templates() -> list[dict[str, Any]]:
@@ -50,14 +48,20 @@ def _templates() -> list[dict[str, Any]]:
             and isinstance(r.get("eventName"), str) and not any(k.startswith("p_") for k in r)]
 
 
+def _own_accounts(record: dict[str, Any]) -> set[str]:
+    identity = record.get("userIdentity") if isinstance(record.get("userIdentity"), dict) else {}
+    found = {record.get("recipientAccountId"), identity.get("accountId")}
+    return {a for a in found if isinstance(a, str) and len(a) == 12 and a.isdigit()}
+
+
 def _by_account(templates: list[dict[str, Any]]) -> dict[str, list[str]]:
-    """Each template serialised once per generated account, the sample's account ids replaced."""
+    """Each template serialised once per generated account, its own account ids replaced in every string."""
     out = {}
     for account in ACCOUNTS:
         texts = []
         for template in templates:
             text = json.dumps(template)
-            for old in SAMPLE_ACCOUNTS:
+            for old in _own_accounts(template):
                 text = text.replace(old, account)
             texts.append(text)
         out[account] = texts
