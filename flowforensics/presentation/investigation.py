@@ -567,9 +567,9 @@ class Investigation:
             parts = (parts + paragraph("No manifest.json: this folder was not collected by flowforensics. Files read:")
                      + table(read, root=self.root))
         gaps = pd.DataFrame(self.evidence.gaps, columns=["operation", "region", "error_code", "error_message"])
-        parts = parts + heading("APIs that could not be read", 4) + table(gaps, empty="None.", root=self.root)
+        parts = parts + heading("APIs that could not be read", 4) + table(gaps, empty="Every API was read.", root=self.root)
         problems = pd.DataFrame([(str(p.path), p.reason) for p in self.evidence.problems], columns=["file", "problem"])
-        return parts + heading("Load problems", 4) + table(problems, empty="None: every file was read.", root=self.root)
+        return parts + heading("Load problems", 4) + table(problems, empty="Every file was read.", root=self.root)
 
     def save_results(self, path: str | os.PathLike[str] | None) -> Path | None:
         """Write the ``diagnose --json`` document to ``path`` (nothing when ``path`` is None)."""

@@ -31,7 +31,7 @@ CSS = """
 .ff-state-recovered .ff-state-word, .ff-state-healthy .ff-state-word { background: #009e73; }
 .ff-summary h3 { margin: 0 0 .2em 0; font-size: 1.05em; }
 .ff-summary pre.ff-fix { margin: .1em 0; }
-pre.ff-change { white-space: pre-wrap; overflow-wrap: break-word; margin: .1em 0; font-size: .85em; background: none !important;
+pre.ff-change { white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; margin: .1em 0; font-size: .85em; background: none !important;
                 font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 .ff-summary table, .ff-table { border-collapse: collapse; margin: .3em 0 .8em 0; }
 .ff-summary th { text-align: left !important; padding: .15em 1em .15em 0; vertical-align: top; white-space: nowrap; }
@@ -49,6 +49,7 @@ pre.ff-code { background: #f6f8fa !important; border: 1px solid #d0d7de !importa
               font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 pre.ff-diff { background: #fbfbfb !important; border: 1px solid #d0d7de !important; border-radius: 4px;
               padding: .4em .8em !important; font-size: .85em; white-space: pre; overflow-x: auto; margin: .2em 0 1em 0;
+              word-break: normal;
               font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 .ff-diff .ff-add { background: #e6ffec; color: #116329; display: block; }
 .ff-diff .ff-del { background: #ffebe9; color: #82071e; display: block; }
