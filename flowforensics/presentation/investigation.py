@@ -41,6 +41,8 @@ MIN_MARGIN = timedelta(minutes=10)
 VERDICT_HEADLINES = {True: "IAM allows delivery", False: "IAM denies delivery", None: "The evidence cannot tell"}
 # Timeline kinds that are the alarm's word alone: the incident when no failure is observed.
 ALARM_KINDS = ("alarm-only", "ALARM")
+# Characters of a principal's name in its timeline lane's label (the actor section names it in full).
+LANE_LABEL = 28
 # IAM events that create or delete the role itself (the role section lists them).
 ROLE_LIFECYCLE = ("CreateRole", "DeleteRole")
 FINDING_ORDER = {"confirmed": 0, "inconclusive": 1, "ruled_out": 2}
@@ -73,9 +75,9 @@ def _to_time(value: Any) -> Any:
 
 
 def _short(actor: str) -> str:
-    """An actor as a lane's label: the last part of its ARN (``terraform-deployer/terraform-run-8812``)."""
-    tail = str(actor).split(":")[-1]
-    return tail.split("/", 1)[1] if tail.startswith(("assumed-role/", "user/", "role/")) else tail
+    """An actor as a lane's label: the last part of its ARN (the session, user or role name), cut short."""
+    tail = str(actor).rsplit(":", 1)[-1].rsplit("/", 1)[-1]
+    return tail if len(tail) <= LANE_LABEL else tail[: LANE_LABEL - 1] + "\u2026"
 
 
 def _json(document: Any) -> str:

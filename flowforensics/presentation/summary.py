@@ -170,7 +170,8 @@ def summary_box(
                 if recovery and recovery.lag_seconds is not None else ""),
         ("Fix", fix),
         ("Alarm without failure", "<br>".join(
-            f"ALARM from {text(when(low))} to {text(when(high))} while other signals show delivery working: not a delivery failure"
+            f"the alarm alone said delivery failed from {text(when(low))} to {text(when(high))}; other signals show it"
+            " working then: not a delivery failure"
             for low, high in alarm_only)),
         ("AWS status", f"DeliverLogsStatus <b>{text(diagnosis.status)}</b>: "
                        f"{text(STATUS_NOTES.get((diagnosis.state, diagnosis.status)) or STATUS_NOTES.get(diagnosis.status, ''))}"),
