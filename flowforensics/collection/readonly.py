@@ -51,6 +51,12 @@ QUERY_OPERATIONS: dict[str, frozenset[str]] = {
     "cloudtrail": frozenset({"StartQuery", "CancelQuery"}),
 }
 
+# A stop applies only to a query the same client started: (service, stop) -> (its start, the id's key).
+STOPS: dict[tuple[str, str], tuple[str, str]] = {
+    ("athena", "StopQueryExecution"): ("StartQueryExecution", "QueryExecutionId"),
+    ("cloudtrail", "CancelQuery"): ("StartQuery", "QueryId"),
+}
+
 # Every operation the hook lets through.
 ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     service: READ_OPERATIONS.get(service, frozenset()) | QUERY_OPERATIONS.get(service, frozenset())
@@ -92,7 +98,8 @@ def install(client: Any, on_allowed: Callable[[str], None] | None = None) -> Non
     """Make a boto3 client refuse every operation outside :data:`ALLOWED_OPERATIONS`.
 
     The hook runs on ``before-call``, registered first so that it also runs ahead of a botocore
-    ``Stubber``, and raises before the request is signed or sent.
+    ``Stubber``, and raises before the request is signed or sent. A stop or cancel (:data:`STOPS`) is
+    let through only for a query this client started (checked on ``before-parameter-build``).
 
     Parameters
     ----------
@@ -103,6 +110,8 @@ def install(client: Any, on_allowed: Callable[[str], None] | None = None) -> Non
         run can count and prove what it called.
     """
     service = client.meta.service_model.service_name
+    started: set[str] = set()  # ids of the queries this client started
+    starts = {start: key for (svc, _), (start, key) in STOPS.items() if svc == service}
 
     def refuse_writes(model: Any, **_: Any) -> None:
         action = iam_action(service, model.name)
@@ -111,6 +120,23 @@ def install(client: Any, on_allowed: Callable[[str], None] | None = None) -> Non
         if on_allowed is not None:
             on_allowed(action)
 
+    def own_queries_only(model: Any, params: Any = None, **_: Any) -> None:
+        stop = STOPS.get((service, model.name))
+        if stop and (params or {}).get(stop[1]) not in started:
+            action = iam_action(service, model.name)
+            raise ReadOnlyViolation(f"refused {action}: only a query this collection started may be stopped")
+
+    def remember_started(model: Any, parsed: Any = None, **_: Any) -> None:
+        if model.name in starts and isinstance(parsed, dict) and parsed.get(starts[model.name]):
+            started.add(parsed[starts[model.name]])
+
     client.meta.events.register_first(
         "before-call.*.*", refuse_writes, unique_id=f"flowforensics-readonly-{id(client)}"
+    )
+    # The stopped query's id is an API parameter: checked before the request is built.
+    client.meta.events.register_first(
+        "before-parameter-build.*.*", own_queries_only, unique_id=f"flowforensics-own-queries-{id(client)}"
+    )
+    client.meta.events.register(
+        "after-call.*.*", remember_started, unique_id=f"flowforensics-started-queries-{id(client)}"
     )

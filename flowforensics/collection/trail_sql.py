@@ -359,10 +359,10 @@ def _select(
         value: exp.Expression = _column(column.name)
         if column.kind in ("struct", "map"):
             # Struct text (``{type=AssumedRole, ...}``) cannot be parsed back; JSON can.
-            value = exp.func("json_format", exp.cast(value, "JSON"))
+            value = exp.alias_(exp.func("json_format", exp.cast(value, "JSON")), column.name, quoted=True)
         elif column.kind == "time":
-            value = exp.cast(value, "VARCHAR")
-        selected.append(exp.alias_(value, column.name, quoted=True))
+            value = exp.alias_(exp.cast(value, "VARCHAR"), column.name, quoted=True)
+        selected.append(value)
     return (
         exp.select(*selected)
         .from_(target)

@@ -194,3 +194,31 @@ def test_a_write_through_a_stubbed_client_is_refused_before_the_stub_answers() -
 
     with pytest.raises(ReadOnlyViolation):
         factory.client("ec2").delete_flow_logs(FlowLogIds=["fl-1"])
+
+
+def test_only_a_query_the_collection_started_may_be_stopped(moto: str, recording: Recording) -> None:
+    # Someone else's query, in the same account.
+    other = boto3.Session(region_name=REGION).client("athena", endpoint_url=moto)
+    theirs = other.start_query_execution(QueryString="SELECT 1")["QueryExecutionId"]
+    factory = ClientFactory(boto3.Session(region_name=REGION), endpoint_url=moto)
+    athena = factory.client("athena")
+    recording.start()
+
+    with pytest.raises(ReadOnlyViolation, match="only a query this collection started"):
+        athena.stop_query_execution(QueryExecutionId=theirs)
+    assert recording.requests() == []
+
+    ours = athena.start_query_execution(QueryString="SELECT 1")["QueryExecutionId"]
+    athena.stop_query_execution(QueryExecutionId=ours)
+    assert _actions(recording.requests()) == ["athena:StartQueryExecution", "athena:StopQueryExecution"]
+    assert other.get_query_execution(QueryExecutionId=theirs)["QueryExecution"]["Status"]["State"] != "CANCELLED"
+
+
+def test_cloudtrail_lake_cancels_only_its_own_query() -> None:
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("cancel_query", {"QueryId": "9" * 36, "QueryStatus": "CANCELLED"})
+    factory = ClientFactory(boto3.Session(region_name=REGION), clients={"cloudtrail": client})
+
+    with pytest.raises(ReadOnlyViolation, match="only a query this collection started"):
+        factory.client("cloudtrail").cancel_query(QueryId="9" * 36)
+    assert factory.calls == {}

@@ -223,3 +223,18 @@ def test_dry_run_prints_the_sql_and_partitions_and_makes_no_client(
     out = capsys.readouterr().out
     assert out.startswith("-- CloudTrail Lake: EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE\n")
     assert not (tmp_path / "out").exists()
+
+
+def test_the_readme_shows_what_dry_run_prints(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    commands = readme.split("## The organisation's trail: Athena and CloudTrail Lake")[1].split("```")[1]
+    shown = [block for block in readme.split("```\n") if block.startswith(("-- Athena", "-- CloudTrail Lake"))]
+    assert len(shown) == 2
+    for command, block in zip(commands.replace("\\\n", " ").split("\n")[1:3], shown, strict=True):
+        assert main([*command.split()[1:], "--dry-run"]) == 0
+        printed = capsys.readouterr().out.splitlines()
+        # Every line the README shows is printed, in order; "..." marks what it leaves out.
+        position = 0
+        for line in block.splitlines():
+            if line.strip() != "...":
+                position = printed.index(line, position) + 1
