@@ -40,11 +40,22 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "keep the events an investigation needs (choose with --account, --region, --start, --end)",
     )
     parser.add_argument(
-        "--regions", metavar="all|R1,R2", help="regions to visit: 'all' enabled ones, or a list"
+        "--account",
+        action="append",
+        metavar="ID",
+        help="with --from-archive, --athena-table or --event-data-store: only this account's events (repeatable)",
     )
     parser.add_argument(
-        "--start", metavar="T",
-        help="window start (default: 7 days before --end; at most 90 days ago): ISO 8601, epoch, or -7d (--start=-7d)",
+        "--regions",
+        metavar="all|R1,R2",
+        help="regions to visit: 'all' enabled ones, or a list (with --from-archive, --athena-table or --event-data-store: "
+        "only these regions' events)",
+    )
+    parser.add_argument(
+        "--start",
+        metavar="T",
+        help="window start (default: 7 days before --end; LookupEvents reaches 90 days back, the query paths "
+        "any age): ISO 8601, epoch, or -7d (--start=-7d)",
     )
     parser.add_argument("--end", metavar="T", help="window end (default: now), the same forms")
     parser.add_argument(

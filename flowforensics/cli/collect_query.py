@@ -24,9 +24,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "(region/year/month/day) or projection (timestamp); default console",
     )
     group.add_argument(
-        "--account", action="append", metavar="ACCOUNT", help="only events of this account (repeatable; --from-archive too)"
-    )
-    group.add_argument(
         "--deadline", type=float, default=30, metavar="MINUTES", help="stop the query after this long (default 30)"
     )
     group.add_argument("--dry-run", action="store_true", help="print the SQL and what it reads; run nothing")
@@ -37,13 +34,15 @@ def plan(args: argparse.Namespace, now: datetime) -> QueryPlan:
 
     Raises
     ------
+    UsageError
+        A time that is not a time (exit 2).
     CollectionError
-        A bad time, table, event data store, account or region (one line).
+        An empty window, a bad table, event data store, account or region (one line).
     """
+    from flowforensics.cli import time_option
     from flowforensics.collection.query import as_list, window
-    from flowforensics.collection.runner import option_time
 
-    start, end = window(option_time(args.start, "--start"), option_time(args.end, "--end"), now)
+    start, end = window(time_option(args.start, "--start"), time_option(args.end, "--end"), now)
     regions = [] if args.regions == "all" else as_list(args.regions)
     accounts = as_list(args.account)
     if args.athena_table:

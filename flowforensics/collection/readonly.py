@@ -63,8 +63,8 @@ ALLOWED_OPERATIONS: dict[str, frozenset[str]] = {
     for service in READ_OPERATIONS.keys() | QUERY_OPERATIONS.keys()
 }
 
-# IAM actions the investigator needs that no collector calls: AWS performs them with the caller's
-# permissions on its behalf. action -> why.
+# IAM actions the investigator needs for what AWS does on the caller's behalf, with the caller's
+# permissions (a collector may also call some of them itself). action -> why.
 INDIRECT_ACTIONS: dict[str, str] = {
     "glue:GetDatabase": "Athena reads the CloudTrail table's database from the Glue Data Catalog",
     "glue:GetTable": "Athena reads the CloudTrail table's definition from the Glue Data Catalog",

@@ -64,7 +64,6 @@ def _actions(recorded: list[dict[str, Any]]) -> list[str]:
 
 def test_the_policy_grants_exactly_the_allow_list_and_what_athena_does_on_the_callers_behalf() -> None:
     assert _policy_actions() == allowed_actions() | set(INDIRECT_ACTIONS)
-    assert not allowed_actions() & set(INDIRECT_ACTIONS)
     # Every allowed operation exists in botocore's model of its service.
     session = boto3.Session(region_name=REGION)
     for service, operations in ALLOWED_OPERATIONS.items():
