@@ -284,7 +284,7 @@ class Investigation:
         return overview_figure(self._figure_rows, self.failure_windows, shown=self.window, until=self.observed_until,
                                marks=self.marks, title="The whole evidence window")
 
-    @property
+    @cached_property
     def _figure_rows(self) -> Any:
         """The timeline and the named principals' lanes, as the figures draw them."""
         import pandas as pd
