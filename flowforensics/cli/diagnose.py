@@ -1,11 +1,12 @@
-"""``flowforensics diagnose EVIDENCE [--flow-log-id ID] [--json]``: the root cause of each flow log's failure."""
+"""``flowforensics diagnose EVIDENCE [--flow-log-id ID] [--json] [--verbose] [--check]``: why flow logs fail."""
 
 from __future__ import annotations
 
 import argparse
-from typing import Any
 
-from flowforensics.presentation.terminal import for_terminal as shown
+# --check: the exit status of a flow log asked about that still fails or is at risk (as scanners do).
+CHECK_FAILED = 3
+CHECK_STATES = ("failing", "at-risk")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -13,56 +14,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("evidence", help="an evidence folder or file")
     parser.add_argument("--flow-log-id", help="diagnose only this flow log")
     parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON: one object per flow log, with its status, state and root cause (see the README)")
-
-
-def one_line(entry: Any) -> str:
-    """One line for a flow log: status, root cause, since when, and the trigger."""
-    line = f"{shown(entry.flow_log_id)} {shown(entry.status)} {entry.root_cause} ({entry.confidence})"
-    if entry.failure_started:
-        line += f" since {entry.failure_started}"
-    if entry.trigger:
-        trigger = entry.trigger
-        line += f"; trigger {shown(trigger.event_name)} {shown(trigger.event_id)} by {shown(trigger.actor) or 'unknown'}"
-    if entry.recovery:
-        line += f"; recovery {shown(entry.recovery.event_name)} {shown(entry.recovery.event_id)}"
-    return line
-
-
-def summary(entry: Any) -> list[str]:
-    """The human summary of one flow log: the line, what it delivers where, findings and the fix."""
-    lines = [one_line(entry), f"  role {shown(entry.role_arn) or 'unknown'} -> log group "
-                               f"{shown(entry.log_group) or 'unknown'} ({shown(entry.region)})"]
-    if entry.recovery:
-        recovery = entry.recovery
-        lag = f"{recovery.lag_seconds:.0f} s after it" if recovery.lag_seconds is not None else "not seen"
-        lines.append(f"  fixed by {shown(recovery.event_name)} at {shown(recovery.event_time)} by {shown(recovery.actor)}; "
-                     f"delivery resumed {recovery.delivery_resumed or 'n/a'} ({lag})")
-    for finding in entry.findings:
-        if finding.verdict != "ruled_out":
-            cited = f" [{', '.join(shown(item) for item in finding.evidence[:3])}]" if finding.evidence else ""
-            lines.append(f"  {finding.verdict:12} {finding.code}: {shown(finding.summary)}{cited}")
-    lines += [f"  fix: {shown(command)}" for command in entry.remediation.commands]
-    return lines
+    parser.add_argument("--verbose", action="store_true", help="after the summary, every finding in full (what each hypothesis "
+                        "was tested on, and why it was confirmed, ruled out or left undecided)")
+    parser.add_argument("--check", action="store_true", help=f"exit {CHECK_FAILED} when a flow log asked about is failing or "
+                        "at risk (still delivering while what was collected refuses it), 0 when every one delivers or "
+                        "recovered; without it the exit status is 0 whatever the diagnosis (1 bad evidence, 2 usage)")
 
 
 def run(args: argparse.Namespace) -> int:
-    """Load the evidence, diagnose, print."""
+    """Load the evidence, diagnose, print; with ``--check`` the exit status says whether any flow log fails."""
     from flowforensics.analysis.diagnosis import diagnose
     from flowforensics.cli import load_evidence
+    from flowforensics.presentation.digest import digest, fleet, full
+    from flowforensics.presentation.terminal import for_terminal
 
     result = diagnose(load_evidence(args.evidence), args.flow_log_id)
     if args.json:
         print(result.to_json())
-        return 0
-    if not result.flow_logs:
-        print(f"{shown(args.evidence)}: no flow log in this evidence")
-    elif len(result.flow_logs) == 1:
-        print("\n".join(summary(result.flow_logs[0])))
+    elif not result.flow_logs:
+        print(f"{for_terminal(args.evidence)}: no flow log in this evidence")
+    elif len(result.flow_logs) == 1 or args.verbose:
+        for position, entry in enumerate(result.flow_logs):
+            print(("\n" if position else "") + "\n".join(full(entry) if args.verbose else digest(entry)))
     else:
-        failing = [entry for entry in result.flow_logs if entry.status != "SUCCESS" or entry.root_cause != "none"]
-        for entry in failing:
-            print(one_line(entry))
-        healthy = len(result.flow_logs) - len(failing)
-        if healthy:
-            print(f"{healthy} other flow log(s) delivering (root cause none)")
-    return 0
+        print("\n".join(fleet(result.flow_logs, args.evidence)))
+    failing = any(entry.state in CHECK_STATES for entry in result.flow_logs)
+    return CHECK_FAILED if args.check and failing else 0

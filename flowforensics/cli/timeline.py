@@ -29,6 +29,11 @@ def run(args: argparse.Namespace) -> int:
     if args.flow_log_id and not (evidence.flow_logs["flow_log_id"] == args.flow_log_id).any():
         raise EvidenceError(args.evidence, f"no flow log {args.flow_log_id} in this evidence")
     table = timeline(evidence, args.flow_log_id)
+    ids = list(dict.fromkeys(evidence.flow_logs["flow_log_id"]))
+    if not args.flow_log_id and len(ids) > 1:
+        # On stderr: the rows on stdout stay the timeline's, whatever their shape.
+        print(f"flowforensics: this timeline covers {len(ids)} flow logs ({', '.join(for_terminal(i) for i in ids)}); "
+              f"--flow-log-id {for_terminal(ids[0])} shows one", file=sys.stderr)
     if args.json:
         print(table.to_json(orient="records", date_format="iso", indent=2, default_handler=str))
     elif args.csv:

@@ -51,7 +51,8 @@ DECIDE: dict[str, Callable[[Any], str]] = {
 STATE_WORDS = {"failing": "FAILING", "at-risk": "AT RISK", "recovered": "RECOVERED", "healthy": "HEALTHY",
                "unknown": "UNKNOWN"}
 # "A on R is X; B on R is X": one clause of a long finding, per action.
-_CLAUSE = re.compile(r"^(?P<action>[\w-]+:[\w*-]+) on (?P<resource>\S+) is (?P<rest>.+)$", re.DOTALL)
+_CLAUSE = re.compile(r"^(?P<prefix>.*?: )?(?P<action>[\w-]+:[\w*-]+) on (?P<resource>\S+) is (?P<rest>.+)$", re.DOTALL)
+_EACH = "\x00"  # stands for the clause's own action while clauses are compared
 _UNDECIDED = re.compile(r"^(the role's state when delivery failed is unknown: |no root cause is confirmed: )")
 
 
@@ -63,28 +64,28 @@ def say_once(summary: str) -> str:
     twice are said once.
     """
     clauses = summary.split("; ")
-    merged: list[list[Any]] = []  # [actions, resource, rest] or [None, clause, None]
+    merged: list[list[Any]] = []  # [prefix, actions, resource, rest], or [clause, None, None, None]
     for clause in clauses:
         found = _CLAUSE.match(clause)
         if found is None:
-            if [None, clause, None] not in merged:
-                merged.append([None, clause, None])
+            if [clause, None, None, None] not in merged:
+                merged.append([clause, None, None, None])
             continue
-        action, resource, rest = found["action"], found["resource"], found["rest"]
-        # A stream ARN's resource differs from the group's only by the action's target: compare them as said.
-        same = next((item for item in merged if item[0] is not None and item[1:] == [resource, rest]), None)
+        action, resource = found["action"], found["resource"]
+        rest = found["rest"].replace(action, _EACH)  # a hint naming its own action says the same of each
+        same = next((item for item in merged if item[1] is not None and item[2:] == [resource, rest]), None)
         if same is None:
-            merged.append([[action], resource, rest])
-        elif action not in same[0]:
-            same[0].append(action)
+            merged.append([found["prefix"] or "", [action], resource, rest])
+        elif action not in same[1]:
+            same[1].append(action)
     out = []
-    for actions, resource, rest in merged:
+    for prefix, actions, resource, rest in merged:
         if actions is None:
-            out.append(resource)
+            out.append(prefix)
         elif len(actions) == 1:
-            out.append(f"{actions[0]} on {resource} is {rest}")
+            out.append(f"{prefix}{actions[0]} on {resource} is {rest.replace(_EACH, actions[0])}")
         else:
-            out.append(f"{', '.join(actions[:-1])} and {actions[-1]} on {resource} are {rest}")
+            out.append(f"{prefix}{', '.join(actions[:-1])} and {actions[-1]} on {resource} are {rest.replace(_EACH, 'each')}")
     return "; ".join(out)
 
 
@@ -100,11 +101,11 @@ def _cited(finding: Any, limit: int = 3) -> str:
 
 
 def headline(entry: Any) -> str:
-    """One line for a flow log: state, root cause and confidence, AWS's status, since when, the trigger."""
-    line = (f"{shown(entry.flow_log_id)}  {STATE_WORDS.get(entry.state, shown(entry.state))}  {shown(entry.root_cause)} "
-            f"({shown(entry.confidence)}); AWS status {shown(entry.status)}")
+    """One line for a flow log: AWS's status, root cause and confidence, the state and since when, the trigger."""
+    line = (f"{shown(entry.flow_log_id)} {shown(entry.status)} {shown(entry.root_cause)} ({shown(entry.confidence)}): "
+            f"{STATE_WORDS.get(entry.state, shown(entry.state))}")
     if entry.failure_started:
-        line += f", failing since {shown(entry.failure_started)}"
+        line += f" since {shown(entry.failure_started)}"
     if entry.trigger:
         line += f"; trigger {shown(entry.trigger.event_name)} by {shown(entry.trigger.actor) or 'an unknown principal'}"
     return line
@@ -158,7 +159,7 @@ def digest(entry: Any) -> list[str]:
     lines.append(f"  delivers   role {shown(entry.role_arn) or 'unknown'} -> log group {shown(entry.log_group) or 'unknown'} "
                  f"({shown(entry.region) or 'region unknown'})")
     for finding in entry.findings:
-        if finding.verdict == "confirmed" and finding.code not in ("none", "inconclusive"):
+        if finding.verdict == "confirmed" and finding.code != "inconclusive":
             lines.append(f"  confirmed  {shown(finding.code)}: {shown(say_once(finding.summary))}{_cited(finding)}")
     lines.append(f"  trigger    {_event(entry.trigger) if entry.trigger else 'none found in the evidence'}")
     lines.append(f"  recovery   {_recovery(entry)}")

@@ -48,15 +48,44 @@ def test_diagnose_command_json_and_summary(capsys) -> None:
     assert entry["root_cause"] == "flow-log-deleted" and entry["status"] == "DELETED"
     assert main(["diagnose", str(VPC_REMOVE_FLOW_LOGS)]) == 0
     out = capsys.readouterr().out
-    assert out.startswith("fl-0e17aa62a21d4bbfe DELETED flow-log-deleted (confirmed)") and "christophe" in out
+    assert out.startswith("fl-0e17aa62a21d4bbfe DELETED flow-log-deleted (confirmed): FAILING") and "christophe" in out
 
 
-def test_diagnose_command_one_line_per_failing_flow_log(capsys) -> None:
+def test_diagnose_command_lists_the_flow_logs_and_how_to_pick_one(capsys) -> None:
     from sample_paths import SAMPLES
 
     assert main(["diagnose", str(SAMPLES)]) == 0
     lines = capsys.readouterr().out.splitlines()
-    assert len(lines) == 2 and all(" DELETED flow-log-deleted " in line for line in lines)
+    assert lines[0] == "2 flow logs in this evidence (2 failing):"
+    assert sum(" DELETED flow-log-deleted " in line for line in lines) == 2
+    assert lines[-1].startswith(f"The full diagnosis of one: flowforensics diagnose {SAMPLES} --flow-log-id fl-")
+    assert main(["timeline", str(SAMPLES), "--csv"]) == 0
+    assert "this timeline covers 2 flow logs" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(("name", "status"), [("healthy", 0), ("permission-removed", 0), ("trust-edited", 3),
+                                              ("flow-log-deleted", 3), ("latent-trust-edited", 3)])
+def test_check_exits_3_while_a_flow_log_fails_or_is_at_risk(name: str, status: int, scenario_folder, capsys) -> None:
+    folder = str(scenario_folder(name))
+    assert main(["diagnose", folder, "--check"]) == status
+    assert main(["diagnose", folder, "--check", "--json"]) == status
+    assert main(["diagnose", folder]) == 0  # the default stays: 0 whatever the diagnosis
+
+
+def test_the_summary_says_each_thing_once_and_groups_what_is_undecided(scenario_folder, capsys) -> None:
+    assert main(["diagnose", str(scenario_folder("no-cloudtrail"))]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    undecided = [line for line in lines if line.startswith("  undecided")]
+    # one reason (CloudTrail refused) for the eight role hypotheses, said once with AWS's error
+    assert len(undecided) == 1 and "could not be read" in undecided[0] and "AccessDeniedException" in undecided[0]
+    assert any("to decide: " in line and "aws cloudtrail lookup-events --region us-east-1" in line for line in lines)
+    assert not any("inconclusive inconclusive" in line for line in lines)
+    assert main(["diagnose", str(scenario_folder("permission-removed"))]) == 0
+    confirmed = next(line for line in capsys.readouterr().out.splitlines() if line.startswith("  confirmed"))
+    assert "logs:CreateLogStream and logs:PutLogEvents on " in confirmed and confirmed.count("implicitly denied") == 1
+    assert main(["diagnose", str(scenario_folder("permission-removed")), "--verbose"]) == 0
+    verbose = capsys.readouterr().out
+    assert verbose.count("implicitly denied") >= 3 and "ruled_out" in verbose  # every finding in full
 
 
 def test_bad_input_is_one_line_and_exit_1(capsys, tmp_path) -> None:
