@@ -238,7 +238,8 @@ def _interval_cause(case: Case, interval: Interval) -> tuple[str | None, int]:
     if "role-deleted" in before:
         deleted = interval.first + before.index("role-deleted")
         # Only a DeleteRole deletes: a role absent before its first CreateRole was not yet created.
-        recreated = frame["event_name"].iloc[deleted] == "DeleteRole" and any(
+        # str(): a state without its event (NA) is no DeleteRole.
+        recreated = str(frame["event_name"].iloc[deleted]) == "DeleteRole" and any(
             cause != "role-deleted" for cause in causes[deleted - interval.first:])
         return ("role-recreated" if recreated else "role-deleted"), deleted
     return frame["root_cause"].iloc[until], interval.first

@@ -36,7 +36,8 @@ PASSTHROUGH = frozenset({"lab"})
 
 
 def load_evidence(path: str) -> Any:
-    """Load evidence for a command: a warning line on stderr per file skipped, an error if none is evidence.
+    """Load evidence for a command: warnings on stderr (the first ten problems, then one line per kind of
+    reason), an error if nothing is evidence.
 
     Raises
     ------
@@ -44,11 +45,12 @@ def load_evidence(path: str) -> Any:
         Naming the (first) unreadable file and why, when nothing in ``path`` is evidence.
     """
     import flowforensics
+    from flowforensics.evidence.reader import summarise
     from flowforensics.frames.evidence import require_evidence
 
     evidence = require_evidence(flowforensics.load(path))
-    for problem in evidence.problems:
-        print(f"flowforensics: warning: {for_terminal(problem)}", file=sys.stderr)
+    for line in summarise(evidence.problems):
+        print(f"flowforensics: warning: {for_terminal(line)}", file=sys.stderr)
     return evidence
 
 

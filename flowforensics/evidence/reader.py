@@ -12,12 +12,12 @@ from the SHA-256 its manifest recorded is reported.
 
 from __future__ import annotations
 
-import codecs
 import gzip
 import hashlib
 import io
 import json
 import os
+import re
 import stat
 import zlib
 from collections.abc import Iterator
@@ -30,15 +30,6 @@ from flowforensics.evidence.manifest import MANIFEST_NAME
 from flowforensics.evidence.shapes import recognise
 
 GZIP_MAGIC = b"\x1f\x8b"
-# Byte-order marks, longest first: the UTF-32 LE mark begins with the UTF-16 LE one. PowerShell's
-# ``>`` writes UTF-16 LE with a BOM; ``Out-File -Encoding utf32`` writes UTF-32 LE.
-_BOMS = (
-    (codecs.BOM_UTF32_LE, "utf-32"),
-    (codecs.BOM_UTF32_BE, "utf-32"),
-    (codecs.BOM_UTF8, "utf-8-sig"),
-    (codecs.BOM_UTF16_LE, "utf-16"),
-    (codecs.BOM_UTF16_BE, "utf-16"),
-)
 _MIB = 1 << 20
 
 
@@ -54,7 +45,7 @@ class Limits:
         The largest CloudTrail record kept, as compact JSON.
     """
 
-    max_file_bytes: int = 512 * _MIB
+    max_file_bytes: int = 256 * _MIB
     max_record_bytes: int = 1 * _MIB
 
 
@@ -99,11 +90,12 @@ def _kind_of_mode(mode: int) -> str:
     return "not a regular file"
 
 
-def _iter_files(root: Path) -> Iterator[tuple[Path, str | None]]:
+def iter_files(root: Path, *, hidden: bool = False) -> Iterator[tuple[Path, str | None]]:
     """Every file under ``root`` to read, with ``None``, or a path and why it is skipped unopened.
 
     Symbolic links (to files or folders) are followed only when their target resolves inside ``root``;
-    a folder reached twice (a link back up the tree) is walked once.
+    a folder reached twice (a link back up the tree) is walked once. Names beginning with a dot are
+    left out unless ``hidden``.
     """
     if not root.is_dir():
         yield root, None
@@ -120,7 +112,7 @@ def _iter_files(root: Path) -> Iterator[tuple[Path, str | None]]:
             continue
         subfolders = []
         for entry in entries:
-            if entry.name.startswith("."):
+            if entry.name.startswith(".") and not hidden:
                 continue
             path = Path(entry.path)
             linked = entry.is_symlink()
@@ -149,13 +141,15 @@ def _read_bounded(path: Path, limits: Limits) -> tuple[bytes, str]:
         Why the file was not read.
     """
     try:
-        mode = os.stat(path).st_mode
+        info = os.stat(path)
     except OSError as exc:
         raise ValueError(f"not readable ({exc.strerror})") from None
-    if not stat.S_ISREG(mode):
-        raise ValueError(f"{_kind_of_mode(mode)}, not a regular file: not read")
+    if not stat.S_ISREG(info.st_mode):
+        raise ValueError(f"{_kind_of_mode(info.st_mode)}, not a regular file: not read")
     limit = limits.max_file_bytes
     too_big = f"larger than {limit / _MIB:g} MiB once decompressed: not read (the limit on one file)"
+    if info.st_size > limit:
+        raise ValueError(too_big)
     try:
         descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
     except OSError as exc:
@@ -179,16 +173,13 @@ def _read_bounded(path: Path, limits: Limits) -> tuple[bytes, str]:
 
 
 def _decode(raw: bytes) -> str:
-    for bom, encoding in _BOMS:
-        if raw.startswith(bom):
-            try:
-                return raw.decode(encoding)
-            except UnicodeDecodeError:
-                raise ValueError(f"not text: starts with a {encoding.upper()} byte-order mark but is not {encoding.upper()}") from None
+    # JSON's own rule (RFC 4627, as json.detect_encoding applies it): UTF-8, 16 or 32, by the byte-order
+    # mark or the pattern of zero bytes; PowerShell's ``>`` writes UTF-16 LE with a mark.
+    encoding = json.detect_encoding(raw)
     try:
-        return raw.decode("utf-8")
+        return raw.decode(encoding)
     except UnicodeDecodeError:
-        raise ValueError("not text: neither JSON nor gzipped JSON (UTF-8, or UTF-16/32 with a byte-order mark)") from None
+        raise ValueError("not text: neither JSON nor gzipped JSON (UTF-8, UTF-16 or UTF-32)") from None
 
 
 class _Keys:
@@ -249,20 +240,29 @@ def parse_json_text(text: str, duplicates: list[str] | None = None) -> Any:
 
 
 def _read_manifest_leniently(root: Path) -> tuple[dict[str, Any] | None, LoadProblem | None]:
-    from flowforensics.evidence.manifest import read_manifest
+    """The manifest, or why it is not used; a manifest that does not match its seal is used, with a warning."""
+    from flowforensics.evidence.manifest import check_seal, read_manifest, seal_key
 
     try:
-        return read_manifest(root), None
+        manifest = read_manifest(root)
     except EvidenceError as exc:
         return None, LoadProblem(shown_path(exc.path), f"{exc.reason}; the evidence is read without it")
+    try:
+        intact, said = check_seal(manifest, seal_key())
+    except EvidenceError as exc:
+        return manifest, LoadProblem(shown_path(exc.path), exc.reason)
+    return manifest, None if intact else LoadProblem(shown_path(root / MANIFEST_NAME), said)
 
 
-def _manifest_entries(manifest: dict[str, Any] | None) -> dict[str, dict[str, Any]]:
-    entries = {}
-    for entry in (manifest or {}).get("files") or []:
-        if isinstance(entry, dict) and isinstance(entry.get("path"), str):
-            entries[entry["path"]] = entry
-    return entries
+def _well_formed(manifest: dict[str, Any]) -> tuple[dict[str, Any], int]:
+    """The manifest with only the entries the pipeline can use (objects with a text ``path``; gaps
+    that are objects), and how many were left out."""
+    files = [entry for entry in manifest["files"] if isinstance(entry, dict) and isinstance(entry.get("path"), str)]
+    gaps = manifest.get("gaps")
+    gaps = [gap for gap in gaps if isinstance(gap, dict)] if isinstance(gaps, list) else []
+    identity = manifest.get("caller_identity")
+    kept = {**manifest, "files": files, "gaps": gaps, "caller_identity": identity if isinstance(identity, dict) else None}
+    return kept, len(manifest["files"]) - len(files) + len(manifest.get("gaps") or []) - len(gaps)
 
 
 def read_folder(
@@ -301,8 +301,12 @@ def read_folder(
         manifest, broken = _read_manifest_leniently(root)
         if broken is not None:
             problem(broken.path, broken.reason)
-    entries = _manifest_entries(manifest)
-    for file, skipped in _iter_files(root):
+    if manifest is not None:
+        manifest, malformed = _well_formed(manifest)
+        if malformed:
+            problem(shown_path(root / MANIFEST_NAME), f"{malformed} malformed entries (not objects with a 'path'): ignored")
+    entries = {entry["path"]: entry for entry in (manifest or {}).get("files", [])}
+    for file, skipped in iter_files(root):
         relative = file.relative_to(root).as_posix() if root.is_dir() else file.name
         if root.is_dir() and relative == MANIFEST_NAME:
             continue
@@ -338,6 +342,31 @@ def _not_evidence_reason(content: Any) -> str:
     if isinstance(content, list):
         return "not evidence: a JSON array that is not of CloudTrail records (no eventName/eventSource)"
     return f"not evidence: a JSON {type(content).__name__}, not an AWS output"
+
+
+_VARYING = re.compile(r"\[[^\]]*\]|\([^)]*\)|\d+")
+
+
+def summarise(problems: list[LoadProblem], shown: int = 10) -> list[str]:
+    """The problems as lines for a terminal: the first ``shown`` in full, then one line per kind of reason.
+
+    Ten thousand files that are not evidence make ten lines and one ``and 9,990 more files: ...``, not
+    ten thousand. Reasons of one kind differ only in numbers and bracketed details.
+
+    Returns
+    -------
+    list of str
+        ``PATH: REASON`` lines, then ``and N more files: REASON`` lines (the reason of the first of them).
+    """
+    lines = [str(problem) for problem in problems[:shown]]
+    kinds: dict[str, tuple[int, str]] = {}
+    for problem in problems[shown:]:
+        kind = _VARYING.sub("", problem.reason)
+        count, example = kinds.get(kind, (0, problem.reason))
+        kinds[kind] = (count + 1, example)
+    for count, example in kinds.values():
+        lines.append(f"and {count:,} more file{'s' if count > 1 else ''}: {example}")
+    return lines
 
 
 def no_evidence_error(path: str | os.PathLike[str], problems: list[LoadProblem]) -> EvidenceError:
