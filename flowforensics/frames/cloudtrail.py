@@ -100,6 +100,18 @@ _TEXT_FIELDS = {
 }
 
 
+def _wrong_types(record: dict[str, Any], row: dict[str, Any]) -> bool:
+    """Whether a field of the record was of a type CloudTrail never writes there (and was left empty)."""
+    identity = record.get("userIdentity")
+    if isinstance(identity, dict):
+        context = identity.get("sessionContext")
+        if context is not None and (not isinstance(context, dict) or not isinstance(context.get("sessionIssuer") or {}, dict)):
+            return True
+    elif identity is not None:
+        return True
+    return any(record.get(key) is not None and row[column] is None for column, key in _TEXT_FIELDS.items())
+
+
 def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, Any]:
     identity = record.get("userIdentity")
     actor, actor_type, issuer = actor_of(identity)
@@ -147,7 +159,7 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
     for document in documents:
         if document.kind not in ("lookup_events", "cloudtrail_log", "cloudtrail_records"):
             continue
-        without_time = without_id = collisions = kept_here = 0
+        without_time = without_id = collisions = kept_here = wrong_types = 0
         before = counters.unreadable
         malformed = oversized = 0
         for record in _records(document, counters):
@@ -180,12 +192,14 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             kept_here += 1
             if row["event_time"] is None:
                 without_time += 1
+            wrong_types += _wrong_types(record, row)
             rows.append(row)
         unreadable = counters.unreadable - before
         for count, what in (
             (without_time, "have no usable eventTime, missing or unreadable (kept, with no time)"),
             (without_id, "have no eventID (kept, with an id derived from their content)"),
             (collisions, "reuse an eventID already taken by a different record (kept as ID#N)"),
+            (wrong_types, "have fields of a type CloudTrail does not write there (kept, those fields left empty)"),
         ):
             if count:
                 counters.notes.append(LoadProblem(document.path, f"{count} of {kept_here} CloudTrail records {what}"))

@@ -62,6 +62,8 @@ DENIED_WITHOUT_MESSAGE = record(
     requestParameters={"logGroupName": "/vpc/flow-logs/prod-core", "logStreamName": "eni-0a1b2c3d4e5f60718-all"},
 )
 
+WRONG = "1 of 2 CloudTrail records have fields of a type CloudTrail does not write there (kept, those fields left empty)"
+
 # case -> (file name, content, the warning expected for it, or None when the value is simply not used)
 CASES: dict[str, tuple[str | bytes, bytes | str, str | None]] = {
     "2,000 nested [": ("deep.json", "[" * 2000, "nested too deeply to read"),
@@ -69,9 +71,10 @@ CASES: dict[str, tuple[str | bytes, bytes | str, str | None]] = {
                           "1 of 2 CloudTrail records have no usable eventTime"),
     "eventTime epoch-ms 1e13": ("t.json", trail(record("e-1e13", eventTime=1e13)), "1 of 2 CloudTrail records have no usable eventTime"),
     "Records: 5": ("five.json", json.dumps({"Records": 5}), "'Records' is a JSON int, not a list of records (skipped)"),
-    "sessionContext not an object": ("t.json", trail(record("e-ctx", userIdentity={"type": "AssumedRole", "sessionContext": "x"})), None),
-    "userIdentity a string": ("t.json", trail(record("e-uid", userIdentity="root")), None),
-    "sessionIssuer a list": ("t.json", trail(record("e-iss", userIdentity={"sessionContext": {"sessionIssuer": [1]}})), None),
+    "sessionContext not an object": ("t.json", trail(record("e-ctx", userIdentity={"type": "AssumedRole", "sessionContext": "x"})), WRONG),
+    "userIdentity a string": ("t.json", trail(record("e-uid", userIdentity="root")), WRONG),
+    "sessionIssuer a list": ("t.json", trail(record("e-iss", userIdentity={"sessionContext": {"sessionIssuer": [1]}})), WRONG),
+    "errorMessage an object": ("t.json", trail(record("e-msg", errorCode="AccessDenied", errorMessage={"a": 1})), WRONG),
     "requestParameters nested 5,000 deep as a string": (
         "t.json", trail(record("e-deep", requestParameters="[" * 5000 + "]" * 5000)), "1 CloudTrail records are malformed (skipped)"),
     "AccessDenied without errorMessage": ("t.json", trail(DENIED_WITHOUT_MESSAGE), None),
