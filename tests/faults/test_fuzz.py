@@ -143,7 +143,7 @@ POLICY_JSON = st.recursive(
     max_leaves=15)
 
 
-@settings(max_examples=40, deadline=None)
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(policies=st.lists(POLICY_JSON, max_size=3), resource_policy=POLICY_JSON, request=st.one_of(JSON, st.just("ok")))
 def test_no_exception_escapes_iam_simulate(policies, resource_policy, request, figures):
     body = {"request": {"principal": ROLE, "action": "logs:PutLogEvents", "resource": f"arn:aws:logs:eu-west-1:{ACCOUNT}:log-group:{GROUP}:log-stream:s",
