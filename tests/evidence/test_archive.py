@@ -120,3 +120,15 @@ def test_a_missing_archive_is_one_clear_error(tmp_path: Path) -> None:
         read_archive(tmp_path / "nope")
     with pytest.raises(EvidenceError, match="not a time"):
         Selection.of(start="yesterday-ish")
+
+
+def test_links_fifos_and_devices_are_never_opened(tmp_path: Path, incident: list[dict[str, Any]]) -> None:
+    import os
+
+    (written,) = write_archive(tmp_path, incident[:1])
+    os.mkfifo(written.with_name("fifo.json.gz"))  # opening it would block the reader for ever
+    written.with_name("link.json.gz").symlink_to("/etc/hostname")
+    read = read_archive(tmp_path)
+    skipped = {Path(e["key"]).name: e["reason"] for e in read.skipped}
+    assert skipped == {name: "not a regular file (a link, FIFO or device): not read" for name in ("fifo.json.gz", "link.json.gz")}
+    assert [Path(e["key"]).name for e in read.read] == [written.name]
