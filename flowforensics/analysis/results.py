@@ -86,6 +86,17 @@ class FlowLogDiagnosis:
         """The contract's JSON object for this flow log."""
         return asdict(self)
 
+    def __repr__(self) -> str:
+        # One line for a console: the state and the answer, not every finding (they are in .findings).
+        line = f"<FlowLogDiagnosis {self.flow_log_id!r} {self.state}: {self.root_cause} ({self.confidence})"
+        if self.failure_started:
+            line += f" since {self.failure_started}"
+        if self.trigger:
+            line += f"; trigger {self.trigger.event_name} by {self.trigger.actor!r}"
+        if self.recovery:
+            line += f"; recovery {self.recovery.event_name} at {self.recovery.event_time}"
+        return line + f"; {len(self.findings)} findings>"
+
     def _repr_html_(self) -> str:
         esc = html.escape
         rows = "".join(
@@ -119,6 +130,12 @@ class Diagnosis:
     def to_json(self) -> str:
         """The ``diagnose --json`` document as text."""
         return json.dumps(self.to_dict(), indent=2)
+
+    def __repr__(self) -> str:
+        shown = ", ".join(f"{e.flow_log_id!r} {e.state} {e.root_cause}" for e in self.flow_logs[:5])
+        more = f" and {len(self.flow_logs) - 5} more" if len(self.flow_logs) > 5 else ""
+        count = len(self.flow_logs)
+        return f"<Diagnosis of {count} flow log{'s' if count != 1 else ''}: {shown}{more}>"
 
     def _repr_html_(self) -> str:
         return "".join(entry._repr_html_() for entry in self.flow_logs) or "<p>no flow logs in the evidence</p>"

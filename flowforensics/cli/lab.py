@@ -41,10 +41,14 @@ def lab_command(args: argparse.Namespace, workdir: Path) -> list[str]:
     return command + list(getattr(args, "passthrough", []))
 
 
-def run(args: argparse.Namespace) -> int:
-    """Make the working copies, then run JupyterLab until it is stopped; return its exit status."""
-    import subprocess
+def prepare(args: argparse.Namespace) -> tuple[list[str], dict[str, str]]:
+    """Make the working copies; return the JupyterLab command and its environment.
 
+    Raises
+    ------
+    EvidenceError
+        When the evidence does not exist, or the working folder is the installed notebooks' or cannot be made.
+    """
     from flowforensics.errors import EvidenceError
     from flowforensics.presentation.sources import EVIDENCE_ENV
     from flowforensics.presentation.workspace import default_workdir, working_copies
@@ -59,4 +63,12 @@ def run(args: argparse.Namespace) -> int:
         environment[EVIDENCE_ENV] = str(evidence)
     workdir = Path(args.workdir).resolve() if args.workdir else default_workdir(evidence)
     working_copies(workdir, evidence)
-    return subprocess.call(lab_command(args, workdir), env=environment)
+    return lab_command(args, workdir), environment
+
+
+def run(args: argparse.Namespace) -> int:
+    """Make the working copies, then run JupyterLab until it is stopped; return its exit status."""
+    import subprocess
+
+    command, environment = prepare(args)
+    return subprocess.call(command, env=environment)

@@ -19,7 +19,9 @@ from flowforensics.frames.reconstruct import (
 from flowforensics.frames.resources import BUILDERS
 from flowforensics.frames.schema import SCHEMAS, fit, frame
 
-FRAME_NAMES = tuple(SCHEMAS)
+# Frames the analysis derives (computed on first use, never silently empty) and the evidence's own.
+DERIVED_FRAMES = ("timeline", "failure_windows", "verdicts")
+FRAME_NAMES = tuple(name for name in SCHEMAS if name not in DERIVED_FRAMES)
 # How a reader names a frame's rows, for one-line descriptions of what the evidence holds.
 ROW_NAMES = {
     "flow_logs": "flow log(s)",
@@ -66,7 +68,17 @@ class Evidence:
         frames = self.__dict__.get("frames", {})
         if name in frames:
             return frames[name]
+        if name in DERIVED_FRAMES:
+            derived = self.__dict__.setdefault("_derived", {})
+            if name not in derived:
+                derived[name] = _derive(self, name)
+            return derived[name]
         raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        problems = f"; {len(self.problems)} problem(s), see .problems" if self.problems else ""
+        files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}"
+        return f"<Evidence {self.path!r}: {files}; {', '.join(self._rows())}{problems}>"
 
     @property
     def gaps(self) -> list[dict[str, Any]]:
@@ -91,12 +103,14 @@ class Evidence:
             for kind, count in kinds.most_common()
         )
         files = f"{len(self.files)} file{'s' if len(self.files) != 1 else ''}" + (f" ({produced})" if produced else "")
-        rows = [f"{len(self.frames[name])} {label}" for name, label in ROW_NAMES.items()
-                if name in self.frames and len(self.frames[name])]
-        if not len(self.frames["flow_logs"]):
-            rows.append("no flow log")
+        rows = self._rows()
         listed = ", ".join(rows[:-1]) + (" and " if len(rows) > 1 else "") + rows[-1]
         return f"{files} with {listed}"
+
+    def _rows(self) -> list[str]:
+        rows = [f"{len(self.frames[name])} {label}" for name, label in ROW_NAMES.items()
+                if name in self.frames and len(self.frames[name])]
+        return rows if len(self.frames["flow_logs"]) else [*rows, "no flow log"]
 
     def summary(self) -> dict[str, int]:
         """Rows per frame, and the number of problems."""
@@ -105,11 +119,14 @@ class Evidence:
         return counts
 
     def _repr_html_(self) -> str:
-        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in self.summary().items())
+        rows = "".join(f"<tr><td>{html.escape(k)}</td><td>{v}</td></tr>" for k, v in self.summary().items() if v)
         problems = "".join(f"<li>{html.escape(str(p))}</li>" for p in self.problems[:20])
         more = f"<li>... and {len(self.problems) - 20} more</li>" if len(self.problems) > 20 else ""
         return (
-            f"<div><b>Evidence</b> {html.escape(self.path)}<table>{rows}</table>"
+            f"<div><b>Evidence</b> <code>{html.escape(self.path)}</code>: {html.escape(self.contents())}"
+            f"<table><tr><th>frame</th><th>rows</th></tr>{rows}</table>"
+            "<p>Derived on first use: <code>.timeline</code>, <code>.failure_windows</code>, <code>.verdicts</code> "
+            "(every flow log); <code>diagnose(ev)</code> for the diagnosis.</p>"
             + (f"<p>Not loaded or loaded with caveats:</p><ul>{problems}{more}</ul>" if problems else "")
             + "</div>"
         )
@@ -152,6 +169,37 @@ def _build_document(document: Document) -> tuple[list[tuple[str, dict[str, Any]]
         notes.append(f"{len(emptied)} values do not fit their field (left empty: {', '.join(emptied[:3])}"
                      + (", ..." if len(emptied) > 3 else "") + ")")
     return built, notes
+
+
+def _derive(evidence: Evidence, name: str) -> Any:
+    """An analysis frame over every flow log of ``evidence``, with a ``flow_log_id`` column."""
+    import pandas as pd
+
+    from flowforensics.analysis.timeline import timeline
+
+    if name == "timeline":
+        return timeline(evidence)
+    if name == "failure_windows":
+        rows = evidence.timeline[(evidence.timeline["lane"] == "delivery") & (evidence.timeline["kind"] == "delivery-failed")]
+        return frame("failure_windows", (
+            {"start": row.time, "end": row.end, "signals": (row.detail or {}).get("signals"), "flow_log_id": row.flow_log_id}
+            for row in rows.itertuples(index=False)
+        ))
+    from flowforensics.analysis.history import role_history
+    from flowforensics.analysis.iam.delivery import flow_log_arn
+    from flowforensics.analysis.verdicts import Target, verdicts
+    from flowforensics.evidence.values import text
+
+    tables = [frame("verdicts")]
+    for row in evidence.flow_logs.astype(object).where(evidence.flow_logs.notna(), None).to_dict("records"):
+        role_arn, log_group, region = text(row.get("role_arn")), text(row.get("log_group")), text(row.get("region"))
+        account = text(row.get("account_id")) or (role_arn.split(":")[4] if role_arn else None)
+        if not (role_arn and log_group and region and account):
+            continue
+        target = Target(role_arn, log_group, region, account,
+                        flow_log_arn(flow_log_id=row["flow_log_id"], region=region, account_id=account))
+        tables.append(verdicts(role_history(evidence, role_arn), target).frame.assign(flow_log_id=row["flow_log_id"]))
+    return pd.concat(tables, ignore_index=True) if len(tables) > 1 else tables[0]
 
 
 def _build_rows(documents: list[Document], problems: list[LoadProblem], strict: bool) -> dict[str, list[dict[str, Any]]]:

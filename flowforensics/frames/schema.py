@@ -186,11 +186,13 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "event_id": (TEXT, "the event that began this state"),
         "event_name": (TEXT, "its name"),
         "actor": (TEXT, "its actor"),
+        "flow_log_id": (TEXT, "the flow log judged (Evidence.verdicts, every flow log)"),
     },
     "failure_windows": {
         "start": (TIME, "first sign of failed delivery"),
         "end": (TIME, "first sign of resumed delivery; NaT while still failing"),
         "signals": (JSON, "the signals behind the window: [{signal, time, source}]"),
+        "flow_log_id": (TEXT, "the flow log (Evidence.failure_windows, every flow log)"),
     },
 }
 

@@ -103,6 +103,14 @@ class Investigation:
     start: Any = None
     end: Any = None
 
+    def __repr__(self) -> str:
+        subject = repr(self.flow_log_id) if self.flow_log_id else "the first failing flow log"
+        window = f" from {self.start} to {self.end}" if self.start is not None or self.end is not None else ""
+        return f"<Investigation of {subject} in {self.evidence.path!r}{window}>"
+
+    def _repr_html_(self) -> str:
+        return (self.title() + self.summary()).markup
+
     # --- what the analysis says -------------------------------------------------------------------
     @cached_property
     def diagnosis(self) -> Diagnosis:

@@ -19,6 +19,8 @@ from flowforensics.presentation.plots import LANES
 
 # The figure's markers a click on selects a change: the IAM lane's events (their customdata is the event id).
 CLICKABLE_LANE = "iam"
+# The share of the window shown beyond each of its ends.
+EDGE_MARGIN = 0.03
 # Box and lasso selection mean nothing on a timeline (as in the report's figures).
 MODEBAR_REMOVE = ["select2d", "lasso2d"]
 
@@ -127,6 +129,10 @@ class Explorer:
         investigation = self.current
         frame = self.selected_timeline()
         low, high = self.window.value
+        if low is not None:
+            # The first and last changes sit inside the axis, not half cut off on its edges, where no click reaches them.
+            margin = (high - low) * EDGE_MARGIN
+            low, high = low - margin, high + margin
         figure = go.FigureWidget(timeline_figure(frame, investigation.failure_windows, start=low, end=high))
         figure.update_layout(modebar_remove=MODEBAR_REMOVE)
         for trace in figure.data:
