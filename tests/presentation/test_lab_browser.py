@@ -20,6 +20,7 @@ import subprocess
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -44,6 +45,7 @@ EXPECTED = SCENARIOS[INCIDENT].expected
 # Bounds of the waits (seconds): generous for a loaded machine, never unbounded.
 SERVER_UP = 90
 UI_STEP = 120
+SESSION = 8 * UI_STEP
 # A lab of its own: settings, workspaces and runtime files in the test's folder; no news toast over the page.
 LAB_SETTINGS = {"@jupyterlab/apputils-extension/notification.jupyterlab-settings": {"fetchNews": "false"}}
 # The IAM markers of the explorer's figure, as the page has them: data index, event id, centre on screen.
@@ -126,47 +128,55 @@ def test_clicking_an_iam_change_in_jupyterlab_shows_its_diff(lab: dict[str, Any]
                    if line[:1] in "-+" and not line.startswith(("---", "+++")))
     assert trigger_label != view.changes.label, "the trigger must not be the change shown first"
 
-    with sync_api.sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
-        try:
-            page = browser.new_page(viewport={"width": 1400, "height": 1000})
-            page.set_default_timeout(UI_STEP * 1000)
-            page.goto(f"{lab['url']}/lab/tree/investigate.ipynb?token={lab['token']}")
-            # The kernel first: Run All before it is up makes JupyterLab ask which kernel to start.
-            page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
-            page.get_by_role("menuitem", name="Run", exact=True).click()
-            page.locator("li[data-command='runmenu:run-all']").click()
-            cell = page.locator(".jp-CodeCell", has_text="widgets.explorer(case)")
-            plot = cell.locator(".js-plotly-plot")
-            plot.wait_for()
-            plot.scroll_into_view_if_needed()
-            page.wait_for_function("s => s.options.length > 0", arg=cell.locator(".widget-select select").element_handle())
-            page.wait_for_function(f"([gd, lane]) => ({MARKERS_JS})(gd, lane).length > 0",
-                                   arg=[plot.element_handle(), CLICKABLE_LANE])
+    def browse() -> str:
+        shown = ""
+        with sync_api.sync_playwright() as playwright:
+            browser = playwright.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_FLAGS)
+            try:
+                page = browser.new_page(viewport={"width": 1400, "height": 1000})
+                page.set_default_timeout(UI_STEP * 1000)
+                page.goto(f"{lab['url']}/lab/tree/investigate.ipynb?token={lab['token']}")
+                # The kernel first: Run All before it is up makes JupyterLab ask which kernel to start.
+                page.get_by_text("Python 3 (ipykernel) | Idle").wait_for()
+                page.get_by_role("menuitem", name="Run", exact=True).click()
+                page.locator("li[data-command='runmenu:run-all']").click()
+                cell = page.locator(".jp-CodeCell", has_text="widgets.explorer(case)")
+                plot = cell.locator(".js-plotly-plot")
+                plot.wait_for()
+                plot.scroll_into_view_if_needed()
+                page.wait_for_function("s => s.options.length > 0", arg=cell.locator(".widget-select select").element_handle())
+                page.wait_for_function(f"([gd, lane]) => ({MARKERS_JS})(gd, lane).length > 0",
+                                       arg=[plot.element_handle(), CLICKABLE_LANE])
 
-            markers = plot.evaluate(MARKERS_JS, CLICKABLE_LANE)
-            assert EXPECTED.trigger_event_id in {m["id"] for m in markers}
-            target = _isolated(markers, EXPECTED.trigger_event_id)
-            assert target is not None, f"the trigger's marker is not alone under the mouse: {markers}"
+                markers = plot.evaluate(MARKERS_JS, CLICKABLE_LANE)
+                assert EXPECTED.trigger_event_id in {m["id"] for m in markers}
+                target = _isolated(markers, EXPECTED.trigger_event_id)
+                assert target is not None, f"the trigger's marker is not alone under the mouse: {markers}"
 
-            page.mouse.move(target["x"], target["y"])
-            page.mouse.click(target["x"], target["y"])
-            # The diff below the list follows the pick: the trigger's, where the first change's was shown.
-            diff = cell.locator(".widget-html", has=page.locator("pre.ff-diff"))
-            wanted, deadline = " ".join(trigger_label.split()), time.monotonic() + UI_STEP
-            while wanted not in (shown := " ".join(diff.inner_text().split())):
-                assert time.monotonic() < deadline, f"the diff shown is not the trigger's {wanted!r}: {shown[:300]!r}"
-                time.sleep(0.25)
-            shown = diff.inner_text()
-            page.mouse.move(5, 5)  # the hover label off the figure, for the screenshot
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "lab-click.png"))
-        except Exception:
-            # What the page showed when a step failed, for whoever reads the failure.
-            ARTIFACTS.mkdir(exist_ok=True)
-            page.screenshot(path=str(ARTIFACTS / "lab-failure.png"))
-            raise
-        finally:
-            browser.close()
+                page.mouse.move(target["x"], target["y"])
+                page.mouse.click(target["x"], target["y"])
+                # The diff below the list follows the pick: the trigger's, where the first change's was shown.
+                diff = cell.locator(".widget-html", has=page.locator("pre.ff-diff"))
+                wanted, deadline = " ".join(trigger_label.split()), time.monotonic() + UI_STEP
+                while wanted not in (shown := " ".join(diff.inner_text().split())):
+                    assert time.monotonic() < deadline, f"the diff shown is not the trigger's {wanted!r}: {shown[:300]!r}"
+                    time.sleep(0.25)
+                shown = diff.inner_text()
+                page.mouse.move(5, 5)  # the hover label off the figure, for the screenshot
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "lab-click.png"))
+            except Exception:
+                # What the page showed when a step failed, for whoever reads the failure.
+                ARTIFACTS.mkdir(exist_ok=True)
+                page.screenshot(path=str(ARTIFACTS / "lab-failure.png"))
+                raise
+            finally:
+                browser.close()
+        return shown
+
+    # A thread of its own: Playwright's sync API refuses a thread whose asyncio loop runs (the kernel clients
+    # of other tests in this worker may leave one), and the whole session is bounded there.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        shown = pool.submit(browse).result(timeout=SESSION)
     # The trigger's diff: the lines it changed in the trust policy.
     assert changed.strip() in shown
