@@ -21,8 +21,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Print the answer as JSON; a bad request raises EvidenceError (one line, exit 1)."""
-    from flowforensics.analysis.iam.simulate import simulate_text
+    """Print the answer as JSON; a bad request raises EvidenceError (one line, exit 1). In a batch, the
+    malformed cases are answered ``{"error": ...}``, the others are answered, and the status is 1."""
+    from flowforensics.analysis.iam.simulate import simulate
 
     if args.request == "-":
         source, text = "<stdin>", sys.stdin.read()
@@ -35,5 +36,10 @@ def run(args: argparse.Namespace) -> int:
         except (OSError, UnicodeDecodeError) as exc:
             raise EvidenceError(path, f"cannot be read ({exc})") from exc
         source = str(path)
-    print(simulate_text(text, source))
+    outcome = simulate(text, source)
+    print(outcome.text)
+    failure = outcome.failure()
+    if failure:
+        print(f"flowforensics: {failure}", file=sys.stderr)
+        return 1
     return 0

@@ -32,11 +32,16 @@ TRUST_CASE = {
 ALLOWED = {"decision": "Allowed", "decided_by": "resource", "statements": [{"source": "resource_policy", "sid": "Flow", "effect": "Allow"}]}
 
 
+def contract(answer: dict) -> dict:
+    """The answer's three original fields (the others are additive)."""
+    return {key: answer[key] for key in ALLOWED}
+
+
 def test_one_request_from_a_file(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "request.json"
     path.write_text(json.dumps(TRUST_CASE))
     assert main(["iam", "simulate", str(path)]) == 0
-    assert json.loads(capsys.readouterr().out) == ALLOWED
+    assert contract(json.loads(capsys.readouterr().out)) == ALLOWED
 
 
 def test_an_array_from_stdin_answers_in_order(monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]) -> None:
@@ -53,8 +58,6 @@ def test_an_array_from_stdin_answers_in_order(monkeypatch: pytest.MonkeyPatch, c
     [
         ("{not json", "not JSON"),
         ('{"request": {"principal": "*"}}', "request.action is required"),
-        ('[{"request": {"action": "s3:GetObject"}}, {"request": {"action": "s3:GetObject"}, "identity_policies": ["%7Bnope"]}]',
-         "case 1: bad policy"),
         ('{"request": {"action": "s3:GetObject"}, "identity_policies": [{"Statement": [{"Effect": "Maybe", "Action": "*"}]}]}',
          "Effect must be Allow or Deny"),
         ('{"request": {"action": "s3:GetObject"}, "identity_policies": [{"Statement": [{"Effect": "Allow", "Action": "*", '
@@ -94,4 +97,37 @@ def test_through_a_subprocess(tmp_path: Path) -> None:
     done = subprocess.run([sys.executable, "-m", "flowforensics", "iam", "simulate", str(path)],
                           capture_output=True, text=True, timeout=120, check=False)
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == [ALLOWED]
+    assert [contract(answer) for answer in json.loads(done.stdout)] == [ALLOWED]
+
+
+def test_a_batch_survives_its_malformed_cases(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    batch = [TRUST_CASE, {"request": {"action": "s3:GetObject"}, "identity_policies": ["%7Bnope"]}, "not a case", TRUST_CASE]
+    path = tmp_path / "batch.json"
+    path.write_text(json.dumps(batch))
+    assert main(["iam", "simulate", str(path)]) == 1
+    captured = capsys.readouterr()
+    answers = json.loads(captured.out)
+    assert [a.get("decision") for a in answers] == ["Allowed", None, None, "Allowed"]
+    assert answers[1] == {"error": answers[1]["error"]} and answers[1]["error"].startswith("case 1: bad policy")
+    assert answers[2] == {"error": "case 2: a case must be a JSON object"}
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 1 and str(path) in lines[0] and "cases 1, 2 " in lines[0]
+
+
+def test_a_bare_arn_principal_is_read_as_aws_with_a_warning(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    role = "arn:aws:iam::111122223333:role/app"
+    case = {
+        "request": {"principal": role, "action": "sts:AssumeRole", "resource": "arn:aws:iam::111122223333:role/flow",
+                    "resource_account": "111122223333"},
+        "identity_policies": [{"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "sts:AssumeRole", "Resource": "*"}]}],
+        "resource_policy": {"Version": "2012-10-17", "Statement": [
+            {"Sid": "Pasted", "Effect": "Allow", "Principal": role, "Action": "sts:AssumeRole"}]},
+    }
+    path = tmp_path / "request.json"
+    path.write_text(json.dumps([case, {**case, "resource_policy": {"Statement": [{**case["resource_policy"]["Statement"][0],
+                                                                                  "Principal": "nobody"}]}}]))
+    assert main(["iam", "simulate", str(path)]) == 1
+    first, second = json.loads(capsys.readouterr().out)
+    assert first["decision"] == "Allowed"
+    assert first["warnings"] == [f'resource_policy statement #0: Principal "{role}" is a bare string; read as {{"AWS": "{role}"}}']
+    assert "Principal must be" in second["error"]

@@ -9,7 +9,8 @@ Each file of ``tests/data/iam_audit`` is one case, written from the AWS document
 - a ``batch`` case is a JSON array of inputs whose answers must come back in order;
 - a ``raw`` case is text that is not a valid request (``stdin`` true feeds it through ``-``), and
   ``missing_file`` names a file that does not exist: both must exit 1 with one stderr line naming
-  the source, and no traceback.
+  the source, and no traceback; a raw batch with malformed cases lists its ``answers``: the
+  malformed ones are ``{"error": ...}`` at their index, the others are answered.
 
 Every case runs through the real entry point, ``flowforensics.cli.main(["iam", "simulate", path])``.
 """
@@ -43,7 +44,8 @@ def _run(argv: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str,
 
 
 def _check_answer(answer: dict[str, Any], expected: dict[str, Any]) -> None:
-    assert set(answer) == {"decision", "decided_by", "statements"}
+    # The contract's three fields keep their meaning; later fields (warnings, explanation) are additive.
+    assert {"decision", "decided_by", "statements"} <= set(answer)
     assert answer["decision"] in DECISIONS and answer["decided_by"] in LAYERS
     assert (answer["decision"], answer["decided_by"]) == (expected["decision"], expected["decided_by"])
     matched = [{"sid": s["sid"], "effect": s["effect"]} for s in answer["statements"]]
@@ -73,7 +75,17 @@ def test_case(path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str], mo
             source, argv = str(request), ["iam", "simulate", str(request)]
         status, out, err = _run(argv, capsys)
         assert status == expected["exit"]
-        assert out == ""
+        if "answers" in expected:
+            # A batch answers every case: the malformed ones with {"error": ...} at their index.
+            answers = json.loads(out)
+            assert len(answers) == len(expected["answers"])
+            for one, wanted in zip(answers, expected["answers"], strict=True):
+                if "error" in wanted:
+                    assert set(one) == {"error"} and wanted["error"] in one["error"]
+                else:
+                    _check_answer(one, wanted)
+        else:
+            assert out == ""
         lines = err.splitlines()
         assert len(lines) == 1 and source in lines[0] and "Traceback" not in err
         return

@@ -12,6 +12,7 @@ then by canonical JSON.
 from __future__ import annotations
 
 import json
+import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
@@ -32,6 +33,7 @@ from flowforensics.evidence.values import parse_document
 VARIABLES_VERSION = "2012-10-17"
 EFFECTS = ("Allow", "Deny")
 _CACHE_SIZE = 4096
+_ACCOUNT_ID = re.compile(r"^\d{12}$")
 
 
 class PolicyError(ValueError):
@@ -53,6 +55,7 @@ class CompiledStatement:
     principals: PrincipalSet | None  # None: no Principal element (identity policies), any principal
     not_principal: bool
     conditions: tuple[Clause, ...]
+    warnings: tuple[str, ...] = ()  # what was read outside the grammar, and how
 
     @property
     def effect(self) -> str:
@@ -100,6 +103,11 @@ class CompiledPolicy:
 
     source: str
     statements: tuple[CompiledStatement, ...]
+
+    @property
+    def warnings(self) -> tuple[str, ...]:
+        """What the policy says outside the grammar and how it was read, statement by statement."""
+        return tuple(warning for statement in self.statements for warning in statement.warnings)
 
 
 def normalise(value: Any) -> dict[str, Any]:
@@ -151,6 +159,13 @@ def compile_statement(statement: Mapping[str, Any], *, source: str, index: int, 
             compile_patterns(as_list(resource[0]), ignore_case=False, arn=True, variables=variables) if resource else None
         )
         principal = _exclusive(statement, "Principal")
+        warnings: tuple[str, ...] = ()
+        if principal and _bare_arn(principal[0]):
+            # Outside the grammar, but common in pasted policies: read as the AWS principal it names.
+            name = "NotPrincipal" if principal[1] else "Principal"
+            text = json.dumps(principal[0])
+            warnings = (f"{source} statement #{index}: {name} {text} is a bare string; read as {{\"AWS\": {text}}}",)
+            principal = ({"AWS": principal[0]}, principal[1])
         principals = compile_principals(principal[0]) if principal else None
         conditions = compile_condition(statement.get("Condition"), variables=variables)
     except ValueError as exc:
@@ -168,7 +183,13 @@ def compile_statement(statement: Mapping[str, Any], *, source: str, index: int, 
         principals=principals,
         not_principal=bool(principal and principal[1]),
         conditions=conditions,
+        warnings=warnings,
     )
+
+
+def _bare_arn(element: Any) -> bool:
+    """Whether a Principal element is an ARN or account id written as a bare string."""
+    return isinstance(element, str) and element != "*" and (element.startswith("arn:") or _ACCOUNT_ID.match(element) is not None)
 
 
 def _compile(document: dict[str, Any], source: str) -> CompiledPolicy:

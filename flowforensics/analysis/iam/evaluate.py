@@ -129,12 +129,15 @@ class Decision:
         Every statement that applied (action, resource, principal and conditions), layer by layer.
     unmet_conditions : tuple of MatchedStatement
         Statements that would have applied but for their conditions (why a trust "almost" allows).
+    warnings : tuple of str
+        What the request or its policies say outside the policy grammar, and how it was read.
     """
 
     decision: str
     decided_by: str
     statements: tuple[MatchedStatement, ...] = ()
     unmet_conditions: tuple[MatchedStatement, ...] = ()
+    warnings: tuple[str, ...] = ()
 
     @property
     def allowed(self) -> bool:
@@ -275,9 +278,11 @@ def decide(request: Request, layers: Layers) -> Decision:
     listed: list[MatchedStatement] = []
     unmet: list[MatchedStatement] = []
     allowing_policies: set[int] = set()  # ids of the organisation policies with an applying Allow
+    warnings: list[str] = []
     for layer, policies in layers._by_layer():
         statements, near = [], []
         for policy in policies:
+            warnings.extend(policy.warnings)
             found, missed = _match(policy, layer, principal, request, context)
             if any(s.allow for s in found):
                 allowing_policies.add(id(policy))
@@ -288,7 +293,7 @@ def decide(request: Request, layers: Layers) -> Decision:
         unmet.extend(near)
 
     def answer(decision: str, decided_by: str) -> Decision:
-        return Decision(decision, decided_by, tuple(listed), tuple(unmet))
+        return Decision(decision, decided_by, tuple(listed), tuple(unmet), tuple(warnings))
 
     for layer in LAYERS:
         if any(not s.allow for s in matched[layer]):

@@ -1,20 +1,22 @@
-"""The ``iam simulate`` contract of DESIGN.md: a request object in, an answer object out.
+"""The ``iam simulate`` contract: a request object in, an answer object out.
 
 Input: ``{"request": {"principal", "action", "resource", "resource_account", "context"},
 "identity_policies", "resource_policy", "permissions_boundaries", "scp_levels", "rcp_levels",
-"session_policy"}``, or a JSON array of them. Output: ``{"decision", "decided_by", "statements"}``,
-or an array of answers in the same order. Bad input raises
-:class:`flowforensics.errors.EvidenceError` naming the source and the case at fault.
+"session_policy"}``, or a JSON array of them. Output: ``{"decision", "decided_by", "statements",
+"warnings"}``, or an array of answers in the same order, where a malformed case is answered
+``{"error": "..."}``. A malformed single case, or text that is not JSON, raises
+:class:`flowforensics.errors.EvidenceError` naming the source. docs/contracts.md has the contract.
 """
 
 from __future__ import annotations
 
 import json
 from collections.abc import Mapping
+from dataclasses import dataclass
 from typing import Any
 
 from flowforensics.analysis.iam.documents import PolicyError
-from flowforensics.analysis.iam.evaluate import Request, evaluate
+from flowforensics.analysis.iam.evaluate import Decision, Request, evaluate
 from flowforensics.errors import EvidenceError
 
 POLICY_FIELDS = (
@@ -52,7 +54,7 @@ def _request(case: Any) -> Request:
 
 
 def simulate_case(case: Any) -> dict[str, Any]:
-    """Answer one case of the contract.
+    """Answer one case of the contract: the decision, and why.
 
     Raises
     ------
@@ -64,11 +66,36 @@ def simulate_case(case: Any) -> dict[str, Any]:
         decision = evaluate(request, **{name: case.get(name) for name in POLICY_FIELDS})
     except PolicyError as exc:
         raise ValueError(f"bad policy: {exc}") from exc
-    return decision.to_dict()
+    return answer(decision)
 
 
-def simulate_text(text: str, source: str) -> str:
-    """Answer the ``iam simulate`` input ``text`` (read from ``source``) with the JSON output.
+def answer(decision: Decision) -> dict[str, Any]:
+    """The ``iam simulate`` answer: ``decision``, ``decided_by`` and ``statements`` as before, plus
+    ``warnings`` (what was read outside the grammar, and how)."""
+    return {**decision.to_dict(), "warnings": list(decision.warnings)}
+
+
+@dataclass(frozen=True)
+class Simulation:
+    """The output of ``iam simulate``: the answers as JSON, and the indexes of the malformed cases
+    of a batch (each answered with ``{"error": ...}`` at its index)."""
+
+    text: str
+    failed: tuple[int, ...] = ()
+    source: str = ""
+
+    def failure(self) -> str | None:
+        """One line naming the failed indexes, or None when every case was answered."""
+        if not self.failed:
+            return None
+        shown = ", ".join(str(index) for index in self.failed[:20])
+        more = f" and {len(self.failed) - 20} more" if len(self.failed) > 20 else ""
+        noun = "case" if len(self.failed) == 1 else "cases"
+        return f"{self.source}: {noun} {shown}{more} of the batch are malformed (see their \"error\")"
+
+
+def simulate(text: str, source: str) -> Simulation:
+    """Answer the ``iam simulate`` input ``text`` (read from ``source``).
 
     Parameters
     ----------
@@ -79,27 +106,41 @@ def simulate_text(text: str, source: str) -> str:
 
     Returns
     -------
-    str
-        The answer object, or the array of answers in order, as JSON.
+    Simulation
+        The answer object, or the array of answers in order, as JSON. In an array, a malformed case
+        gets ``{"error": "..."}`` at its index and the others are answered.
 
     Raises
     ------
     EvidenceError
-        When the text is not JSON, or a case is malformed (the message names the case's index).
+        When the text is not JSON, or a single case is malformed.
     """
     try:
         payload = json.loads(text)
     except ValueError as exc:
         raise EvidenceError(source, f"not JSON ({exc})") from exc
+    except RecursionError as exc:
+        raise EvidenceError(source, "not JSON (nested too deeply)") from exc
     if isinstance(payload, list):
-        answers = []
+        answers: list[dict[str, Any]] = []
+        failed: list[int] = []
         for index, case in enumerate(payload):
             try:
                 answers.append(simulate_case(case))
-            except ValueError as exc:
-                raise EvidenceError(source, f"case {index}: {exc}") from exc
-        return json.dumps(answers, indent=2)
+            except (ValueError, RecursionError) as exc:
+                failed.append(index)
+                answers.append({"error": f"case {index}: {_reason(exc)}"})
+        return Simulation(json.dumps(answers, indent=2), tuple(failed), source)
     try:
-        return json.dumps(simulate_case(payload), indent=2)
-    except ValueError as exc:
-        raise EvidenceError(source, str(exc)) from exc
+        return Simulation(json.dumps(simulate_case(payload), indent=2), (), source)
+    except (ValueError, RecursionError) as exc:
+        raise EvidenceError(source, _reason(exc)) from exc
+
+
+def _reason(exc: BaseException) -> str:
+    return "nested too deeply" if isinstance(exc, RecursionError) else str(exc)
+
+
+def simulate_text(text: str, source: str) -> str:
+    """The JSON output of :func:`simulate` (malformed cases of a batch answered ``{"error": ...}``)."""
+    return simulate(text, source).text
