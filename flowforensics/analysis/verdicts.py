@@ -54,6 +54,8 @@ class StateVerdict:
         The evaluator's verdict on the known documents (None when the role does not exist).
     holes : list of str
         What the state does not know.
+    explanations : list of dict
+        For a denied state: the evaluator's explanation of each check that denies it (``check`` names it).
     """
 
     allowed: bool | None
@@ -61,6 +63,7 @@ class StateVerdict:
     reason: str
     verdict: DeliveryVerdict | None = None
     holes: list[str] = field(default_factory=list)
+    explanations: list[dict[str, Any]] = field(default_factory=list)  # why each denying check was denied
 
 
 @dataclass
@@ -166,7 +169,9 @@ def state_verdict(snapshot: RoleSnapshot, target: Target) -> StateVerdict:
         causes = {check.root_cause() for check in held}
         cause = next(code for code in ROOT_CAUSE_PRECEDENCE if code in causes)
         reasons = [check.reason(verdict) for check in held if check.root_cause() == cause]
-        return StateVerdict(False, cause, "; ".join(reasons), verdict, holes)
+        explanations = [{"check": check.name, **check.explain(verdict).to_dict()} for check in held
+                        if check.root_cause() == cause]
+        return StateVerdict(False, cause, "; ".join(reasons), verdict, holes, explanations)
     if holes:
         return StateVerdict(None, None, "unknown: the evidence does not show " + "; ".join(holes), verdict, holes)
     return StateVerdict(True, None, "delivery allowed: the trust, logs:CreateLogStream and logs:PutLogEvents are allowed" + remark, verdict)

@@ -1,4 +1,9 @@
-"""The table-driven cases of tests/data/iam/: each is an ``iam simulate`` input with AWS's documented answer."""
+"""The table-driven cases of tests/data/iam/: each is an ``iam simulate`` input with AWS's documented answer.
+
+``expected`` has ``decision`` and ``decided_by``, and may have ``statements`` (exactly), ``rule`` (the
+rule outside the policy grammar that decided, named in the answer's explanation) and ``warnings``
+(texts each found in some warning; ``[]``: no warning at all).
+"""
 
 from __future__ import annotations
 
@@ -29,6 +34,13 @@ def test_case(case: dict) -> None:
     assert (answer["decision"], answer["decided_by"]) == (expected["decision"], expected["decided_by"])
     if "statements" in expected:
         assert answer["statements"] == expected["statements"]
+    if "rule" in expected:  # a rule outside the policy grammar decided (rules.json)
+        assert answer["explanation"]["rule"]["name"] == expected["rule"]
+    if "warnings" in expected:  # each expected text is in some warning; [] means none at all
+        for text in expected["warnings"]:
+            assert any(text in warning for warning in answer["warnings"]), (text, answer["warnings"])
+        if not expected["warnings"]:
+            assert answer["warnings"] == []
 
 
 def test_all_cases_as_one_array_answer_in_order() -> None:

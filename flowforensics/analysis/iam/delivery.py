@@ -22,6 +22,7 @@ from flowforensics.analysis.iam.documents import (
     labelled,
 )
 from flowforensics.analysis.iam.evaluate import EXPLICIT, IMPLICIT, Decision, Layers, Request, decide
+from flowforensics.analysis.iam.explain import Explanation, explain
 
 SERVICE_PRINCIPAL = "vpc-flow-logs.amazonaws.com"
 TRUST_ACTION = "sts:AssumeRole"
@@ -135,6 +136,15 @@ class Check:
             line = f"{what} is implicitly denied: no identity policy of the role allows it"
         return f"{line} ({self.hint})" if self.hint else line
 
+    def explain(self, verdict: DeliveryVerdict) -> Explanation:
+        """Why this check was decided as it was (the closest statement and what did not match, the
+        deny and its layer, or what allowed it)."""
+        layers = verdict.trust_layers if self.kind == "trust" else verdict.permission_layers
+        request = Request(self.principal, self.action, self.resource, verdict.account_id,
+                          _trust_context(verdict.account_id, verdict.flow_log_arn) if self.kind == "trust"
+                          else permission_context(verdict.region))
+        return explain(request, layers, self.decision)
+
     def to_dict(self) -> dict[str, Any]:
         return {
             "check": self.name,
@@ -218,7 +228,7 @@ class DeliveryVerdict:
             "region": self.region,
             "account_id": self.account_id,
             "flow_log_arn": self.flow_log_arn,
-            "checks": [check.to_dict() for check in self.checks],
+            "checks": [{**check.to_dict(), "explanation": check.explain(self).to_dict()} for check in self.checks],
         }
 
     def _repr_html_(self) -> str:
@@ -245,6 +255,14 @@ class DeliveryVerdict:
             + (f"<ul>{reasons}</ul>" if reasons else "")
             + "</div>"
         )
+
+
+def _trust_context(account_id: str, flow_log_arn: str | None) -> dict[str, Any]:
+    """The context VPC Flow Logs sends when it assumes the role."""
+    context = {"aws:SourceAccount": account_id}
+    if flow_log_arn:
+        context["aws:SourceArn"] = flow_log_arn
+    return context
 
 
 def permission_context(region: str) -> dict[str, Any]:
@@ -316,9 +334,7 @@ def _verdict(
     fields = {"partition": partition, "region": region, "account": account_id, "log_group": log_group}
     trust_layers = Layers(resource=trust)
     permission_layers = Layers(identity=identity, boundaries=boundary, scp_levels=scps)
-    trust_context = {"aws:SourceAccount": account_id}
-    if flow_log_arn:
-        trust_context["aws:SourceArn"] = flow_log_arn
+    trust_context = _trust_context(account_id, flow_log_arn)
     # SCPs govern the account's own principals, never a service principal assuming the role.
     checks = [Check(TRUST_CHECK, SERVICE_PRINCIPAL, TRUST_ACTION, role_arn,
                     decide(Request(SERVICE_PRINCIPAL, TRUST_ACTION, role_arn, account_id, trust_context), trust_layers))]

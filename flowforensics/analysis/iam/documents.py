@@ -15,7 +15,7 @@ import json
 import re
 from collections import OrderedDict
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.analysis.iam.conditions import Clause, compile_condition
@@ -27,6 +27,7 @@ from flowforensics.analysis.iam.matching import (
     compile_patterns,
     compile_principals,
 )
+from flowforensics.analysis.iam.reference import action_warning, key_warning
 from flowforensics.evidence.values import parse_document
 
 # Policy variables exist only from this version of the policy language on.
@@ -56,6 +57,7 @@ class CompiledStatement:
     not_principal: bool
     conditions: tuple[Clause, ...]
     warnings: tuple[str, ...] = ()  # what was read outside the grammar, and how
+    document: Mapping[str, Any] | None = field(default=None, repr=False)  # the statement as written, to explain
 
     @property
     def effect(self) -> str:
@@ -170,6 +172,7 @@ def compile_statement(statement: Mapping[str, Any], *, source: str, index: int, 
         conditions = compile_condition(statement.get("Condition"), variables=variables)
     except ValueError as exc:
         raise PolicyError(f"statement #{index}: {exc}") from exc
+    warnings += _unknown_names(statement, action[0], source, index)
     sid = statement.get("Sid")
     return CompiledStatement(
         source=source,
@@ -184,7 +187,18 @@ def compile_statement(statement: Mapping[str, Any], *, source: str, index: int, 
         not_principal=bool(principal and principal[1]),
         conditions=conditions,
         warnings=warnings,
+        document=json.loads(json.dumps(statement)),  # a copy: the caller may change its own later
     )
+
+
+def _unknown_names(statement: Mapping[str, Any], actions: Any, source: str, index: int) -> tuple[str, ...]:
+    """Warnings for the statement's actions and condition keys that AWS does not define (a typo
+    matches nothing, silently)."""
+    found = [action_warning(value) for value in as_list(actions)]
+    condition = statement.get("Condition")
+    if isinstance(condition, Mapping):
+        found.extend(key_warning(key) for keys in condition.values() if isinstance(keys, Mapping) for key in keys)
+    return tuple(f"{source} statement #{index}: {warning}" for warning in found if warning)
 
 
 def _bare_arn(element: Any) -> bool:

@@ -24,6 +24,13 @@ from flowforensics.analysis.iam.documents import (
     labelled,
 )
 from flowforensics.analysis.iam.matching import Principal, parse_principal
+from flowforensics.analysis.iam.reference import request_warnings
+from flowforensics.analysis.iam.rules import (
+    PRINCIPAL_DOC,
+    aws_owned,
+    no_permission_needed,
+    resource_policy_required,
+)
 
 ALLOWED = "Allowed"
 IMPLICIT = "ImplicitlyDenied"
@@ -115,6 +122,16 @@ class MatchedStatement:
 
 
 @dataclass(frozen=True)
+class Rule:
+    """A rule outside the policy grammar that decided a request: its name, the sentence that says
+    what it did, and the AWS page that states it."""
+
+    name: str  # no-permission-needed | resource-policy-required | aws-owned
+    sentence: str
+    doc: str
+
+
+@dataclass(frozen=True)
 class Decision:
     """AWS's answer to one request, and why.
 
@@ -131,6 +148,8 @@ class Decision:
         Statements that would have applied but for their conditions (why a trust "almost" allows).
     warnings : tuple of str
         What the request or its policies say outside the policy grammar, and how it was read.
+    rule : Rule or None
+        The rule outside the policy grammar that decided, when one did (see :mod:`.rules`).
     """
 
     decision: str
@@ -138,6 +157,7 @@ class Decision:
     statements: tuple[MatchedStatement, ...] = ()
     unmet_conditions: tuple[MatchedStatement, ...] = ()
     warnings: tuple[str, ...] = ()
+    rule: Rule | None = None
 
     @property
     def allowed(self) -> bool:
@@ -255,6 +275,8 @@ def _match(
     """The statements of ``policy`` that apply, and those that would but for their conditions."""
     matched, unmet = [], []
     for statement in policy.statements:
+        if layer == "resource" and statement.principals is None:
+            continue  # a resource-based policy's statement without Principal matches nobody
         if statement.applies(principal, request.action, request.resource, context):
             if statement.conditions_hold(context):
                 matched.append(statement)
@@ -278,11 +300,17 @@ def decide(request: Request, layers: Layers) -> Decision:
     listed: list[MatchedStatement] = []
     unmet: list[MatchedStatement] = []
     allowing_policies: set[int] = set()  # ids of the organisation policies with an applying Allow
-    warnings: list[str] = []
+    warnings: list[str] = list(request_warnings(request.action, request.context))
     for layer, policies in layers._by_layer():
         statements, near = [], []
         for policy in policies:
             warnings.extend(policy.warnings)
+            if layer == "resource":
+                warnings.extend(
+                    f"{policy.source} statement #{s.index} has no Principal: in a resource-based policy it matches "
+                    f"nobody ({PRINCIPAL_DOC})"
+                    for s in policy.statements if s.principals is None
+                )
             found, missed = _match(policy, layer, principal, request, context)
             if any(s.allow for s in found):
                 allowing_policies.add(id(policy))
@@ -292,12 +320,21 @@ def decide(request: Request, layers: Layers) -> Decision:
         listed.extend(MatchedStatement.of(s, layer) for s in statements)
         unmet.extend(near)
 
-    def answer(decision: str, decided_by: str) -> Decision:
-        return Decision(decision, decided_by, tuple(listed), tuple(unmet), tuple(warnings))
+    def answer(decision: str, decided_by: str, rule: Rule | None = None) -> Decision:
+        return Decision(decision, decided_by, tuple(listed), tuple(unmet), tuple(warnings), rule)
 
+    free = no_permission_needed(request.action)
+    if free:
+        # Not even an explicit deny stops it: the same answer comes back when access is denied.
+        return answer(ALLOWED, "none", Rule("no-permission-needed", f"{request.action} needs no permission: AWS "
+                                             "allows it whatever the policies say, even an explicit deny", free))
     for layer in LAYERS:
         if any(not s.allow for s in matched[layer]):
             return answer(EXPLICIT, layer)
+    owned = None if principal.kind == "service" or principal.is_service_linked else aws_owned(request.action, request.resource)
+    if owned:
+        return answer(EXPLICIT, "none", Rule("aws-owned", f"{request.resource} is {owned.what}: AWS refuses "
+                                             f"{request.action} from customers whatever the policies allow", owned.doc))
     if not _levels_allow(layers.rcp_levels, allowing_policies):
         return answer(IMPLICIT, "rcp")
     if not _levels_allow(layers.scp_levels, allowing_policies):
@@ -315,6 +352,7 @@ def decide(request: Request, layers: Layers) -> Decision:
     # (IAM User Guide, "Principal": "IAM role principals").
     names_everyone = any(s.names_everyone for s in resource_allows)
 
+    required = resource_policy_required(request.action, request.resource)
     if cross_account:
         # Across accounts both sides must grant: the resource's policy and the caller's own.
         if not resource_allows:
@@ -327,7 +365,18 @@ def decide(request: Request, layers: Layers) -> Decision:
     else:
         granted_by = "identity"
     if granted_by == "identity" and not identity_allows:
-        return answer(IMPLICIT, _nothing_granted(layers, principal))
+        # A resource policy that admits the account's principals leaves the decision to identity policies.
+        delegated = any(s.delegates_to_account(principal) for s in resource_allows)
+        return answer(IMPLICIT, "identity" if delegated else _nothing_granted(layers, principal))
+    if required and not resource_allows:
+        # Within one account too, the trust policy or key policy must allow (or delegate to the
+        # account): an identity policy alone is not enough.
+        missing = "no statement of it allows it" if layers.resource is not None else (
+            "none was given (every such resource has one): the answer assumes it allows nothing")
+        return answer(IMPLICIT, "resource", Rule(
+            "resource-policy-required",
+            f"{request.action} on {request.resource} needs {required.policy} to allow it, even within one account; {missing}",
+            required.doc))
     if not boundary_ok:
         return answer(IMPLICIT, "boundary")
     if not session_ok:

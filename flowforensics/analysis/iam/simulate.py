@@ -16,7 +16,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from flowforensics.analysis.iam.documents import PolicyError
-from flowforensics.analysis.iam.evaluate import Decision, Request, evaluate
+from flowforensics.analysis.iam.evaluate import Decision, Layers, Request, decide
+from flowforensics.analysis.iam.explain import Explanation, explain
 from flowforensics.errors import EvidenceError
 
 POLICY_FIELDS = (
@@ -63,16 +64,18 @@ def simulate_case(case: Any) -> dict[str, Any]:
     """
     request = _request(case)
     try:
-        decision = evaluate(request, **{name: case.get(name) for name in POLICY_FIELDS})
+        layers = Layers.compile(**{name: case.get(name) for name in POLICY_FIELDS})
     except PolicyError as exc:
         raise ValueError(f"bad policy: {exc}") from exc
-    return answer(decision)
+    decision = decide(request, layers)
+    return answer(decision, explain(request, layers, decision))
 
 
-def answer(decision: Decision) -> dict[str, Any]:
+def answer(decision: Decision, explanation: Explanation) -> dict[str, Any]:
     """The ``iam simulate`` answer: ``decision``, ``decided_by`` and ``statements`` as before, plus
-    ``warnings`` (what was read outside the grammar, and how)."""
-    return {**decision.to_dict(), "warnings": list(decision.warnings)}
+    ``explanation`` (why, in a sentence and as fields) and ``warnings`` (what was read outside the
+    grammar or is unknown to AWS, and how it was read)."""
+    return {**decision.to_dict(), "explanation": explanation.to_dict(), "warnings": list(decision.warnings)}
 
 
 @dataclass(frozen=True)
