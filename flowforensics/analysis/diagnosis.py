@@ -1,4 +1,4 @@
-"""The diagnosis of every flow log in an evidence folder: the ``diagnose --json`` contract of DESIGN.md.
+"""The diagnosis of every flow log in an evidence folder: the ``diagnose --json`` contract of docs/contracts.md.
 
 For each flow log: replay its role's history (:mod:`.history`), give every state an IAM verdict
 (:mod:`.verdicts`), read the observed delivery signals into failure windows (:mod:`.observed`),

@@ -18,6 +18,7 @@ from flowforensics.analysis.iam import delivery_verdict, evaluate
 from flowforensics.analysis.iam.delivery import LOG_GROUP_ARN
 from flowforensics.analysis.iam.remediation import (
     DEFAULT_POLICY_NAME,
+    edits_aws_owned,
     least_privilege_policy,
     recommended_trust_policy,
     trust_admits_only_the_service,
@@ -211,6 +212,8 @@ def fix_for(root_cause: str, facts: FlowLogFacts, iam_fix: Remediation | None = 
     """
     build = FIXES.get(root_cause)
     own = build(facts) if build else None
+    if own is not None and edits_aws_owned(own.commands, facts.role_arn):
+        own = None  # AWS owns what it would change (a service-linked role, an AWS managed key's alias)
     if own is None:
         return iam_fix or Remediation()
     if iam_fix is None or root_cause == "role-deleted":

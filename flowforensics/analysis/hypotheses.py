@@ -1,4 +1,4 @@
-"""The differential diagnosis: every root cause of DESIGN.md is a hypothesis, tested on the evidence.
+"""The differential diagnosis: every root cause of docs/contracts.md is a hypothesis, tested on the evidence.
 
 :data:`HYPOTHESES` is the table: one entry per root-cause code, with its test and the evidence
 sources (``service``, region) whose collection gaps leave it undecided. A test returns an

@@ -1,4 +1,4 @@
-"""The diagnosis of one flow log, shaped exactly as the ``diagnose --json`` contract of DESIGN.md."""
+"""The diagnosis of one flow log, shaped exactly as the ``diagnose --json`` contract of docs/contracts.md."""
 
 from __future__ import annotations
 
@@ -52,9 +52,6 @@ class Finding:
     verdict: str  # confirmed | ruled_out | inconclusive
     summary: str
     evidence: list[str] = field(default_factory=list)
-    # For IAM causes: why each denied request was denied, as the IAM evaluator explains it (the
-    # ``explanation`` of ``iam simulate``, with the ``check`` it explains).
-    explanation: list[dict[str, Any]] = field(default_factory=list)
 
 
 @dataclass

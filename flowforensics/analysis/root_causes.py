@@ -1,4 +1,4 @@
-"""The root-cause codes of DESIGN.md, as data."""
+"""The root-cause codes of docs/contracts.md, as data."""
 
 from __future__ import annotations
 

@@ -19,6 +19,9 @@ from flowforensics import __version__
 from flowforensics.errors import FlowForensicsError, UsageError
 from flowforensics.presentation.terminal import for_terminal, terminal_safe_streams
 
+# Every --help ends with where the inputs, outputs and exit statuses are written down.
+CONTRACTS = ("Inputs, outputs (iam simulate, diagnose --json), root-cause codes and exit statuses: docs/contracts.md "
+             "in the flowforensics repository.")
 # subcommand -> (module under flowforensics.cli, one-line help)
 COMMANDS: dict[str, tuple[str, str]] = {
     "demo": ("demo", "run the investigation on a bundled sample incident and write the report"),
@@ -84,12 +87,13 @@ def build_parser() -> argparse.ArgumentParser:
         prog="flowforensics",
         description="Forensics for VPC Flow Logs that stop reaching CloudWatch Logs: collect evidence read-only, "
         "diagnose the root cause and the change that triggered it, prove the fix, write the report.",
+        epilog=CONTRACTS,
     )
     parser.add_argument("--version", action="version", version=f"flowforensics {__version__}")
     subparsers = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     for name, (module_name, summary) in COMMANDS.items():
         module = importlib.import_module(f"flowforensics.cli.{module_name}")
-        sub = subparsers.add_parser(name, help=summary, description=summary)
+        sub = subparsers.add_parser(name, help=summary, description=summary, epilog=CONTRACTS)
         module.add_arguments(sub)
         sub.set_defaults(_run=module.run)
     return parser

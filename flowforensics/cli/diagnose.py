@@ -13,7 +13,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Declare the arguments of ``diagnose``."""
     parser.add_argument("evidence", help="an evidence folder or file")
     parser.add_argument("--flow-log-id", help="diagnose only this flow log")
-    parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON: one object per flow log, with its status, state and root cause (see the README)")
+    parser.add_argument("--json", action="store_true", help="print the diagnosis as JSON: one object per flow log, with its status, state and root cause (see docs/contracts.md)")
     parser.add_argument("--verbose", action="store_true", help="after the summary, every finding in full (what each hypothesis "
                         "was tested on, and why it was confirmed, ruled out or left undecided)")
     parser.add_argument("--check", action="store_true", help=f"exit {CHECK_FAILED} when a flow log asked about is failing or "

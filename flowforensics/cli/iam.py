@@ -11,11 +11,21 @@ from flowforensics.errors import EvidenceError
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the ``iam`` sub-subcommands."""
+    from flowforensics.cli import CONTRACTS
+
     commands = parser.add_subparsers(dest="iam_command", required=True, metavar="IAM_COMMAND")
     simulate = commands.add_parser(
         "simulate",
-        help="would AWS allow this request? (the iam simulate contract of DESIGN.md)",
-        description="Decide a request offline: JSON in (a file, or - for stdin), JSON out.",
+        help="would AWS allow this request, and why?",
+        description=(
+            'Decide a request offline: JSON in (a file, or - for stdin), JSON out. The input is {"request": '
+            '{"principal", "action", "resource", "resource_account", "context"}, "identity_policies", '
+            '"resource_policy", "permissions_boundaries", "scp_levels", "rcp_levels", "session_policy"}, or a JSON '
+            'array of them. The answer is {"decision", "decided_by", "statements", "explanation", "warnings"}: '
+            "the explanation names the closest statement and what of it did not match, the deny and its layer, "
+            'or what allowed it. In an array, a malformed case is answered {"error": ...} and the exit status is 1.'
+        ),
+        epilog=CONTRACTS,
     )
     simulate.add_argument("request", metavar="REQUEST.json", help="the request (or an array of them); - reads stdin")
 

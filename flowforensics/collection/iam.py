@@ -22,7 +22,7 @@ _POLICY_KEYS = (
     "PermissionsBoundaryUsageCount", "IsAttachable", "Description", "CreateDate", "UpdateDate",
 )  # fmt: skip
 
-# The five actions flow-log delivery needs, and the resource each acts on (DESIGN.md: stream actions
+# The five actions flow-log delivery needs, and the resource each acts on (docs/contracts.md: stream actions
 # act on log-stream ARNs; DescribeLogGroups matches only a Resource covering "*").
 DELIVERY_ACTIONS: dict[str, str] = {
     "logs:CreateLogGroup": "log-group",

@@ -181,7 +181,7 @@ def roles_and_policies_from_events(events: Any) -> tuple[Any, Any]:
     return frame("roles", role_rows), frame("policies", policy_rows)
 
 
-# Calls made in the flow log's region that name its log group or its role (DESIGN: flow-log, logs and
+# Calls made in the flow log's region that name its log group or its role (docs/contracts.md: flow-log, logs and
 # STS events are in the flow log's region; IAM's are all in us-east-1 and tell nothing).
 REGIONAL_SOURCES = ("ec2.amazonaws.com", "logs.amazonaws.com", "sts.amazonaws.com")
 

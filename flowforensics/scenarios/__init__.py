@@ -1,6 +1,6 @@
 """Sample incidents: deterministic evidence folders of VPC Flow Logs that stop reaching CloudWatch Logs.
 
-Each scenario plays one incident (one per root-cause code of DESIGN.md) on a simulated account and
+Each scenario plays one incident (one per root-cause code of docs/contracts.md) on a simulated account and
 writes what collection would have gathered, in the exact shapes AWS returns, through
 :class:`~flowforensics.evidence.manifest.EvidenceWriter`. Its :class:`Expected` is what a correct
 diagnosis finds; the folders feed ``flowforensics demo`` and the tests of the loader and the diagnosis.

@@ -11,6 +11,7 @@ from sample_paths import SAMPLES
 
 import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
+from flowforensics.analysis.iam.remediation import edits_aws_owned
 from flowforensics.analysis.results import CONFIDENCES, STATES, STATUSES, VERDICTS
 from flowforensics.analysis.root_causes import ROOT_CAUSES
 from flowforensics.errors import EvidenceError
@@ -72,6 +73,7 @@ def test_sample_incident_is_diagnosed_right(name: str, scenario_folder) -> None:
     result = diagnose(flowforensics.load(scenario_folder(name)), expected.flow_log_id).to_dict()
     (entry,) = result["flow_logs"]
     _check_contract(entry)
+    assert edits_aws_owned(entry["remediation"]["commands"], entry["role_arn"]) is None  # the fix never edits AWS's own
     assert (entry["status"], entry["root_cause"], entry["state"]) == (expected.status, expected.root_cause, expected.state)
     assert (entry["role_arn"], entry["log_group"], entry["region"]) == (expected.role_arn, expected.log_group, expected.region)
     trigger, recovery = entry["trigger"] or {}, entry["recovery"] or {}

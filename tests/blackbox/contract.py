@@ -1,6 +1,6 @@
 """What the three black-box rounds share: running the CLI, the ``diagnose --json`` contract, the expectations.
 
-The contract's keys and types come from DESIGN.md; the expectation helpers read the keys an ``expected.json``
+The contract's keys and types come from docs/contracts.md; the expectation helpers read the keys an ``expected.json``
 entry may hold (``trigger_unchecked``, ``lag_seconds``, ``ruled_out``, ``not_confirmed``, ``remediation_*``...)
 and report, as one line each, where an answer differs from what AWS did.
 """
@@ -20,6 +20,7 @@ from typing import Any
 
 from sample_paths import SAMPLES
 
+from flowforensics.analysis.iam.remediation import edits_aws_owned
 from flowforensics.cli import main
 
 ROOT_CAUSES = {
@@ -165,7 +166,7 @@ def _event_problems(event: Any, keys: set[str], where: str) -> list[str]:
 
 
 def contract_problems(document: Any) -> list[str]:
-    """Where a ``diagnose --json`` document breaks DESIGN.md's contract (keys, types, codes), one line each."""
+    """Where a ``diagnose --json`` document breaks docs/contracts.md's contract (keys, types, codes), one line each."""
     if not isinstance(document, dict) or set(document) != {"flow_logs"} or not isinstance(document["flow_logs"], list):
         return ["top level must be exactly {'flow_logs': [...]}"]
     problems: list[str] = []
@@ -184,7 +185,7 @@ def contract_problems(document: Any) -> list[str]:
         if entry["status"] not in {"FAILED", "SUCCESS", "DELETED", "UNKNOWN"}:
             problems.append(f"{where}: status {entry['status']!r}")
         if entry["root_cause"] not in ROOT_CAUSES:
-            problems.append(f"{where}: root_cause {entry['root_cause']!r} is not a DESIGN.md code")
+            problems.append(f"{where}: root_cause {entry['root_cause']!r} is not a docs/contracts.md code")
         if entry["confidence"] not in {"confirmed", "likely", "possible"}:
             problems.append(f"{where}: confidence {entry['confidence']!r}")
         problems += _time_problem(entry["failure_started"], f"{where}.failure_started")
@@ -193,6 +194,10 @@ def contract_problems(document: Any) -> list[str]:
         if entry["recovery"] is not None:
             problems += _event_problems(entry["recovery"], EVENT_KEYS | {"delivery_resumed", "lag_seconds"},
                                         f"{where}.recovery")
+        remediation = entry.get("remediation") or {}
+        owned = edits_aws_owned(remediation.get("commands") or [], entry.get("role_arn"))
+        if owned:
+            problems.append(f"{where}: the fix edits {owned}, which AWS owns")
         if not isinstance(entry["findings"], list) or not entry["findings"]:
             problems.append(f"{where}: findings must be a non-empty list")
         for finding in entry["findings"] or []:

@@ -2,7 +2,7 @@
 
 Run ``python tests/blackbox/make_cases.py`` to regenerate them; the output is deterministic. Each case is
 what an analyst would drop in a folder from the AWS CLI (any file names, no manifest), and its expectation
-is decided from AWS's documented behaviour and DESIGN.md, never from the tool's output.
+is decided from AWS's documented behaviour and docs/contracts.md, never from the tool's output.
 """
 
 from __future__ import annotations

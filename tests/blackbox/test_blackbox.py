@@ -1,7 +1,7 @@
 """Black-box acceptance tests of ``flowforensics diagnose --json``, ``timeline`` and ``verify``.
 
 Each folder under ``data/`` is evidence an analyst filled by hand with AWS CLI output (see
-``make_cases.py``), with an ``expected.json`` decided from AWS's documented behaviour and DESIGN.md.
+``make_cases.py``), with an ``expected.json`` decided from AWS's documented behaviour and docs/contracts.md.
 The tests only run the command line and read what it prints; the contract and expectation checks the three
 rounds share are in ``contract.py``.
 """
@@ -63,7 +63,7 @@ def diagnosed(evidence: Any) -> Any:
 
 
 def one_line_error(code: int, out: str, err: str, names: str) -> list[str]:
-    """What DESIGN.md promises for bad input: exit 1, one stderr line naming the file, no traceback."""
+    """What docs/contracts.md promises for bad input: exit 1, one stderr line naming the file, no traceback."""
     problems = []
     if code != 1:
         problems.append(f"exit status {code}, expected 1")

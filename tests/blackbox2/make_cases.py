@@ -2,7 +2,7 @@
 
 Run ``python tests/blackbox2/make_cases.py`` to regenerate them; the output is deterministic. The CloudTrail
 records and CLI outputs come from the first round's AWS-shaped builders (``tests/blackbox/aws.py``) plus the few
-shapes round one did not need (below). Every expectation is decided from AWS's documentation and DESIGN.md,
+shapes round one did not need (below). Every expectation is decided from AWS's documentation and docs/contracts.md,
 never from the tool's output; the docstring of each case says which page.
 """
 
@@ -561,7 +561,7 @@ def case_d10_one_lake_jsonl_file():
     """ONE file: a CloudTrail Lake export (JSON Lines) of the whole story; a 'clean-up' drops the write actions.
 
     With CloudTrail alone the role and flow log are rebuilt from CreateRole (its responseElements keep the trust
-    policy URL-encoded), PutRolePolicy and CreateFlowLogs (DESIGN.md, Evidence).
+    policy URL-encoded), PutRolePolicy and CreateFlowLogs (docs/contracts.md, Evidence).
     """
     name, fl = "d10", "fl-0d10d3b4c5d6e7f80"
     dmitri = iam_user("dmitri")
@@ -629,7 +629,7 @@ def case_d12_offsets_and_epochs():
     """A typo in the log-group name breaks delivery, a fix restores it; every time is in a different format.
 
     Times as ISO with +02:00 / -05:00 offsets, epoch seconds (metric data) and epoch milliseconds (log streams)
-    must all load (DESIGN.md, Evidence); CloudWatch Logs times are epoch ms:
+    must all load (docs/contracts.md, Evidence); CloudWatch Logs times are epoch ms:
     https://docs.aws.amazon.com/AmazonCloudWatchLogs/latest/APIReference/API_LogStream.html
     """
     name, fl = "d12", "fl-0d12f5d6e7f8091a2"
@@ -732,7 +732,7 @@ def case_d14_s3_destination():
 
     With LogDestinationType s3 there is no DeliverLogsPermissionArn nor LogGroupName:
     https://docs.aws.amazon.com/AWSEC2/latest/APIReference/API_CreateFlowLogs.html
-    None of DESIGN.md's root causes is an S3 bucket policy, so the failing one is 'inconclusive'.
+    None of docs/contracts.md's root causes is an S3 bucket policy, so the failing one is 'inconclusive'.
     """
     name = "d14"
     fl_ok, fl_bad = "fl-0d14a7f8091a2b3c4", "fl-0d14b7f8091a2b3c5"

@@ -1,12 +1,12 @@
 """Write the third round of black-box folders under ``tests/blackbox3/data/``: CloudTrail and nothing else.
 
-Run ``python tests/blackbox3/make_cases.py`` to regenerate them; the output is deterministic. DESIGN.md promises
+Run ``python tests/blackbox3/make_cases.py`` to regenerate them; the output is deterministic. docs/contracts.md promises
 that "with CloudTrail alone the kit still works: flow logs, roles and their policies are reconstructed from
 CreateFlowLogs, CreateRole, PutRolePolicy and the other events", so no folder here holds describe-flow-logs,
 get-role, authorization details, log groups or metrics: only lookup-events output (one file per region), S3
 ``.json.gz`` trees, a CloudTrail Lake JSON array or a JSON Lines export. The records come from round one's
 AWS-shaped builders (``tests/blackbox/aws.py``) plus the few shapes it lacked (below). Every expectation is
-decided from AWS's documentation and DESIGN.md, never from the tool's output; each case's docstring cites the page.
+decided from AWS's documentation and docs/contracts.md, never from the tool's output; each case's docstring cites the page.
 """
 
 from __future__ import annotations
@@ -230,7 +230,7 @@ def case_e03_resource_without_star():
 
     CreateLogStream and PutLogEvents act on log-stream ARNs
     (https://docs.aws.amazon.com/service-authorization/latest/reference/list_amazoncloudwatchlogs.html) and
-    DESIGN.md's easy-to-get-wrong facts. One CloudTrail Lake JSON array.
+    the facts of docs/contracts.md that are easy to get wrong. One CloudTrail Lake JSON array.
     """
     name, fl = "e03", "fl-0e03c3d4e5f607182"
     dave = assumed_role("AWSReservedSSO_SecurityEngineer_0c1d", "dave@example.com")

@@ -1,9 +1,9 @@
 """An independent audit of ``flowforensics iam simulate`` against AWS's documented behaviour.
 
 Each file of ``tests/data/iam_audit`` is one case, written from the AWS documentation page its
-``doc`` field cites (or from the ``iam simulate`` contract of DESIGN.md), not from the evaluator:
+``doc`` field cites (or from the ``iam simulate`` contract of docs/contracts.md), not from the evaluator:
 
-- a plain case is the DESIGN.md input object plus ``name``, ``doc`` and ``expected``
+- a plain case is the docs/contracts.md input object plus ``name``, ``doc`` and ``expected``
   (``decision``, ``decided_by`` and, where the page makes them certain, ``statements``: the
   ``{"sid", "effect"}`` pairs that must be among the matched statements);
 - a ``batch`` case is a JSON array of inputs whose answers must come back in order;

@@ -1,6 +1,6 @@
 """Second independent audit of ``flowforensics iam simulate`` against AWS's documented behaviour.
 
-Each case in ``tests/data/iam_audit2/*.json`` is the DESIGN.md input plus ``name``, ``expected``
+Each case in ``tests/data/iam_audit2/*.json`` is the docs/contracts.md input plus ``name``, ``expected``
 (``decision``, ``decided_by``) and ``doc`` (the AWS page that decides it). The case goes through the
 real command line, as a file, so parsing, evaluation and the JSON answer are all exercised.
 """

@@ -122,19 +122,28 @@ class Check:
         if decision.decision == EXPLICIT:
             names = ", ".join(s.label for s in decision.deciding_statements)
             return f"{what} is explicitly denied by {LAYER_NAMES[decision.decided_by]}: {names}"
+        closest = self._closest(verdict)
         if self.kind == "trust" and self.conditional:
             names = ", ".join(s.label for s in decision.unmet_conditions if s.effect == "Allow")
             source_arn = verdict.flow_log_arn or "unknown (no flow log ARN given)"
             return (
                 f"the trust policy lets {SERVICE_PRINCIPAL} assume the role only under conditions this flow log "
                 f"does not meet ({names}; aws:SourceAccount={verdict.account_id}, aws:SourceArn={source_arn})"
+                + closest
             )
         if self.kind == "trust":
-            return f"no statement of the trust policy lets {SERVICE_PRINCIPAL} call {TRUST_ACTION}"
+            return f"no statement of the trust policy lets {SERVICE_PRINCIPAL} call {TRUST_ACTION}{closest}"
         line = f"{what} is implicitly denied: {LAYER_NAMES[decision.decided_by]} does not allow it"
         if decision.decided_by == "identity":
             line = f"{what} is implicitly denied: no identity policy of the role allows it"
-        return f"{line} ({self.hint})" if self.hint else line
+        return f"{line} ({self.hint})" if self.hint else line + closest
+
+    def _closest(self, verdict: DeliveryVerdict) -> str:
+        """The evaluator's closest statement and what of it does not match, as a clause ("" if none)."""
+        explanation = self.explain(verdict)
+        if explanation.mismatch is None or explanation.statement is None:
+            return ""
+        return f"; the closest is {explanation.statement.label}: {explanation.mismatch.words()}"
 
     def explain(self, verdict: DeliveryVerdict) -> Explanation:
         """Why this check was decided as it was (the closest statement and what did not match, the
@@ -355,7 +364,7 @@ def _pitfall(
     role_arn: str, action: str, resource: str, fields: dict[str, str], account_id: str, context: dict[str, Any], layers: Layers
 ) -> str | None:
     """Name the resource-scoping mistake behind a denial, when the same action is allowed on the
-    log group's own ARN (DESIGN.md, "Facts that are easy to get wrong")."""
+    log group's own ARN (docs/contracts.md, "Facts that are easy to get wrong")."""
     group_arn = LOG_GROUP_ARN.format(**fields)
     if resource == group_arn or not decide(Request(role_arn, action, group_arn, account_id, context), layers).allowed:
         return None

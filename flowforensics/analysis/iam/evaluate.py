@@ -170,7 +170,7 @@ class Decision:
         return tuple(s for s in self.statements if s.layer == self.decided_by and s.effect == effect)
 
     def to_dict(self) -> dict[str, Any]:
-        """The ``iam simulate`` answer of DESIGN.md."""
+        """The ``iam simulate`` answer of docs/contracts.md."""
         return {
             "decision": self.decision,
             "decided_by": self.decided_by,

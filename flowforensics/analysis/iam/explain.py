@@ -26,6 +26,7 @@ from flowforensics.analysis.iam.evaluate import (
     request_context,
 )
 from flowforensics.analysis.iam.matching import as_list, parse_principal
+from flowforensics.analysis.iam.reference import action_warning
 
 LAYER_WORDS = {
     "identity": "identity policy",
@@ -238,7 +239,9 @@ def _mismatches(
     found = []
     if statement.actions.matches(request.action, context) == statement.not_action:
         name = "NotAction" if statement.not_action else "Action"
-        found.append(Mismatch(name, as_list(raw.get(name)), request.action))
+        expected = as_list(raw.get(name))
+        unknown = next((w for w in (action_warning(v) for v in expected if isinstance(v, str)) if w), None)
+        found.append(Mismatch(name, expected, request.action, hint=unknown))
     if statement.resources is not None and statement.resources.matches(request.resource, context) == statement.not_resource:
         name = "NotResource" if statement.not_resource else "Resource"
         expected = as_list(raw.get(name))

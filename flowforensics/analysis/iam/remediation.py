@@ -35,6 +35,7 @@ from flowforensics.analysis.iam.delivery import (
 from flowforensics.analysis.iam.documents import compile_levels, compile_policy, labelled, normalise
 from flowforensics.analysis.iam.evaluate import Layers, Request, decide
 from flowforensics.analysis.iam.matching import as_list
+from flowforensics.analysis.iam.rules import owned_by_aws
 from flowforensics.analysis.results import Remediation
 
 DEFAULT_POLICY_NAME = "flow-logs-delivery"
@@ -62,6 +63,20 @@ _ORG_POLICY_ID = re.compile(r"(?:^|/)(?P<id>p-[0-9a-z]+)$")
 # The label the evaluator gives a bare document (its place in the request), which names no policy.
 _POSITIONAL_LABEL = re.compile(r"^[a-z_]+(?:\[\d+\])+$")
 _MAX_STEPS = 6
+# AWS CLI command -> the option naming the resource it changes (a role by name, a policy or key by ARN or
+# id): what a fix edits, checked against the AWS-owned resources of .rules before it is proposed.
+EDITED_BY: dict[tuple[str, str], str] = {
+    ("iam", "update-assume-role-policy"): "--role-name",
+    ("iam", "put-role-policy"): "--role-name",
+    ("iam", "delete-role-policy"): "--role-name",
+    ("iam", "attach-role-policy"): "--role-name",
+    ("iam", "detach-role-policy"): "--role-name",
+    ("iam", "put-role-permissions-boundary"): "--role-name",
+    ("iam", "create-role"): "--role-name",
+    ("iam", "create-policy-version"): "--policy-arn",
+    ("iam", "delete-policy-version"): "--policy-arn",
+    ("kms", "put-key-policy"): "--key-id",
+}
 
 
 class NoProvenFix(Exception):
@@ -359,6 +374,28 @@ FIXES: dict[str, Callable[[_Plan, DeliveryVerdict], None]] = {
 }
 
 
+def edited_resources(commands: Sequence[str], role_arn: str | None) -> list[str]:
+    """The resources ``commands`` change, as ARNs where the command names them by ARN (a role named
+    by its name is ``role_arn`` when the names agree)."""
+    edited = []
+    for command in commands:
+        try:
+            tokens = shlex.split(command)
+        except ValueError:
+            continue
+        option = EDITED_BY.get(tuple(tokens[1:3])) if len(tokens) > 2 and tokens[0] == "aws" else None
+        if option is None or option not in tokens[:-1]:
+            continue
+        value = tokens[tokens.index(option) + 1]
+        edited.append(role_arn if option == "--role-name" and role_arn and _role_name(role_arn) == value else value)
+    return edited
+
+
+def edits_aws_owned(commands: Sequence[str], role_arn: str | None) -> str | None:
+    """The first resource ``commands`` would change that AWS owns (customers cannot), or None."""
+    return next((arn for arn in edited_resources(commands, role_arn) if owned_by_aws(arn)), None)
+
+
 def trust_admits_only_the_service(trust_policy: Any, *, account_id: str, partition: str = "aws") -> bool:
     """Whether the trust policy lets no principal but ``vpc-flow-logs.amazonaws.com`` assume the role:
     every Allow names only that service, and the evaluator refuses every probe principal."""
@@ -412,7 +449,8 @@ def propose_fix(
     -------
     Remediation or None
         None when delivery is already allowed, or when no fix can be proven (for example an SCP
-        level without any Allow, which only the organisation's management account can change).
+        level without any Allow, which only the organisation's management account can change, or
+        a fix that would edit a resource AWS owns: a service-linked role, an AWS managed policy).
     """
     target = {
         "role_arn": role_arn,
@@ -430,6 +468,8 @@ def propose_fix(
             tuple(labelled(p, f"scp_levels[{d}][{i}]") for i, p in enumerate(level)) for d, level in enumerate(scp_levels or ())
         ),
     )
+    if owned_by_aws(role_arn):
+        return None  # a service-linked or AWS-reserved role: only AWS may change it
     verdict = state.verdict(target)
     if verdict.allowed:
         return None
@@ -455,7 +495,7 @@ def propose_fix(
         and trust_admits_only_the_service(plan.state.trust_policy, account_id=account_id, partition=partition)
         and scp_guard_kept(state.scp_levels, plan.state.scp_levels, first)
     )
-    if not proven:
+    if not proven or edits_aws_owned(plan.commands, role_arn):
         return None
     return Remediation(
         permissions_policy=plan.permissions_policy, trust_policy=plan.trust_policy, commands=plan.commands

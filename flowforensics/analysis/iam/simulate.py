@@ -94,7 +94,8 @@ class Simulation:
         shown = ", ".join(str(index) for index in self.failed[:20])
         more = f" and {len(self.failed) - 20} more" if len(self.failed) > 20 else ""
         noun = "case" if len(self.failed) == 1 else "cases"
-        return f"{self.source}: {noun} {shown}{more} of the batch are malformed (see their \"error\")"
+        verb = "is" if len(self.failed) == 1 else "are"
+        return f"{self.source}: {noun} {shown}{more} of the batch {verb} malformed (see their \"error\"); the others are answered"
 
 
 def simulate(text: str, source: str) -> Simulation:
