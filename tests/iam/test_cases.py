@@ -2,7 +2,8 @@
 
 ``expected`` has ``decision`` and ``decided_by``, and may have ``statements`` (exactly), ``rule`` (the
 rule outside the policy grammar that decided, named in the answer's explanation) and ``warnings``
-(texts each found in some warning; ``[]``: no warning at all).
+(texts each found in some warning; ``[]``: no warning at all) and ``resource_pattern`` (the decisions
+of the "any" and "every" readings of a resource pattern).
 """
 
 from __future__ import annotations
@@ -41,6 +42,11 @@ def test_case(case: dict) -> None:
             assert any(text in warning for warning in answer["warnings"]), (text, answer["warnings"])
         if not expected["warnings"]:
             assert answer["warnings"] == []
+    if "resource_pattern" in expected:  # a resource pattern: the "any" and "every" readings
+        readings = answer["resource_pattern"]
+        assert (readings["any"]["decision"], readings["every"]["decision"]) == (
+            expected["resource_pattern"]["any"], expected["resource_pattern"]["every"])
+        assert readings["differ"] == (readings["any"]["decision"] != readings["every"]["decision"])
 
 
 def test_all_cases_as_one_array_answer_in_order() -> None:

@@ -128,7 +128,10 @@ def test_to_dict_is_json_and_names_every_check(healthy: dict) -> None:
     data = json.loads(json.dumps(delivery_verdict(**healthy).to_dict()))
     assert data["allowed"] is True and data["root_cause"] is None
     assert [c["check"] for c in data["checks"]] == ["trust", *ACTIONS]
-    assert set(data["checks"][1]) == {"check", "principal", "action", "resource", "decision", "decided_by", "statements"}
+    assert set(data["checks"][1]) == {"check", "principal", "action", "resource", "decision", "decided_by", "statements",
+                                      "explanation"}
+    assert data["checks"][1]["explanation"]["sentence"].startswith("logs:CreateLogGroup on ")
+    assert data["checks"][1]["explanation"]["allowed_by"][0]["sid"] == "Delivery"
 
 
 def test_repr_html_escapes_evidence(healthy: dict) -> None:

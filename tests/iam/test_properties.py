@@ -9,6 +9,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from flowforensics.analysis.iam import evaluate
+from flowforensics.analysis.iam.simulate import simulate_case
 
 ACCOUNT = "111122223333"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/flow"
@@ -130,3 +131,23 @@ def test_adding_an_identity_allow_never_turns_allowed_into_a_deny(case: dict[str
         assert after == "Allowed"
     if before == "ExplicitlyDenied":
         assert after == "ExplicitlyDenied"
+
+
+@settings(max_examples=300, deadline=None)
+@given(CASES)
+def test_every_answer_explains_itself_consistently(case: dict[str, Any]) -> None:
+    answer = simulate_case(case)
+    explanation = answer["explanation"]
+    assert explanation["sentence"] and explanation["layer"] == answer["decided_by"]
+    if answer["decision"] == "ExplicitlyDenied":
+        # the deny and its layer (no AWS-owned resource is among these requests)
+        assert explanation["statement"]["effect"] == "Deny" and explanation["statement"]["layer"] == answer["decided_by"]
+    elif answer["decision"] == "Allowed":
+        assert explanation["allowed_by"] and all(s["effect"] == "Allow" for s in explanation["allowed_by"])
+        assert answer["decided_by"] in {s["layer"] for s in explanation["allowed_by"]}
+    elif explanation["statement"] is not None:
+        assert explanation["statement"]["effect"] == "Allow"
+    if answer["resource_pattern"] is not None:  # the pattern's readings never contradict the decision
+        readings = answer["resource_pattern"]
+        assert readings["as_written"]["decision"] == answer["decision"]
+        assert readings["every"]["decision"] != "Allowed" or answer["decision"] == "Allowed"

@@ -18,6 +18,7 @@ from typing import Any
 from flowforensics.analysis.iam.documents import PolicyError
 from flowforensics.analysis.iam.evaluate import Decision, Layers, Request, decide
 from flowforensics.analysis.iam.explain import Explanation, explain
+from flowforensics.analysis.iam.patterns import readings
 from flowforensics.errors import EvidenceError
 
 POLICY_FIELDS = (
@@ -68,14 +69,30 @@ def simulate_case(case: Any) -> dict[str, Any]:
     except PolicyError as exc:
         raise ValueError(f"bad policy: {exc}") from exc
     decision = decide(request, layers)
-    return answer(decision, explain(request, layers, decision))
+    return answer(decision, explain(request, layers, decision), readings(request, layers, decision))
 
 
-def answer(decision: Decision, explanation: Explanation) -> dict[str, Any]:
+def answer(decision: Decision, explanation: Explanation, resource_pattern: dict[str, Any] | None = None) -> dict[str, Any]:
     """The ``iam simulate`` answer: ``decision``, ``decided_by`` and ``statements`` as before, plus
-    ``explanation`` (why, in a sentence and as fields) and ``warnings`` (what was read outside the
-    grammar or is unknown to AWS, and how it was read)."""
-    return {**decision.to_dict(), "explanation": explanation.to_dict(), "warnings": list(decision.warnings)}
+    ``explanation`` (why, in a sentence and as fields), ``warnings`` (what was read outside the
+    grammar or is unknown to AWS, and how it was read) and ``resource_pattern`` (for a resource
+    pattern, the "any" and "every" readings; None otherwise)."""
+    explained = explanation.to_dict()
+    if resource_pattern is not None:
+        explained["sentence"] += f". {_pattern_words(resource_pattern)}"
+    return {**decision.to_dict(), "explanation": explained, "warnings": list(decision.warnings),
+            "resource_pattern": resource_pattern}
+
+
+def _pattern_words(readings: dict[str, Any]) -> str:
+    """Which reading the decision is, and the other two, in words."""
+
+    def one(name: str, reading: dict[str, Any]) -> str:
+        example = f" (e.g. {reading['example']})" if reading["example"] else ""
+        return f"for {name} matching resource: {reading['decision']}{example}"
+
+    return (f"The decision takes the resource pattern as written; {one('any', readings['any'])}; "
+            f"{one('every', readings['every'])}")
 
 
 @dataclass(frozen=True)
