@@ -15,8 +15,11 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from flowforensics.analysis.iam.matching import compile_glob
+
 _VARIABLE = re.compile(r"\\\$\\\{[^}]*\\\}")  # ${TagKey} in a re.escape()d key
 _WILDCARD = re.compile(r"[*?]")
+MAX_KEY_LENGTH = 512
 
 
 @dataclass(frozen=True)
@@ -70,10 +73,6 @@ def reference() -> Reference:
     )
 
 
-def _glob(pattern: str) -> re.Pattern[str]:
-    return re.compile("".join(".*" if c == "*" else "." if c == "?" else re.escape(c) for c in pattern.lower()) + r"\Z", re.DOTALL)
-
-
 @lru_cache(maxsize=4096)
 def action_warning(action: str) -> str | None:
     """Why ``action`` (``service:Name``, wildcards allowed) names no IAM action, or None when it names one.
@@ -96,7 +95,7 @@ def action_warning(action: str) -> str | None:
         return f"{action}: no AWS service has the prefix {prefix!r} in the Service Authorization Reference ({source})"
     lower = name.lower()
     if _WILDCARD.search(name):
-        pattern = _glob(name)
+        pattern = compile_glob(name, ignore_case=True)  # linear time: the pattern is the evidence's
         if any(pattern.match(known) for known in service.actions):
             return None
         return f"{action} matches no IAM action of service {prefix} in the Service Authorization Reference ({source})"
@@ -113,7 +112,8 @@ def key_warning(key: str) -> str | None:
     """Why ``key`` is not a known condition key (global ``aws:`` or a service's), or None when it is one."""
     data = reference()
     lower = key.lower()
-    if lower in data.keys or data.key_patterns.match(lower):
+    # No key AWS defines is longer (and the patterns' backtracking stays bounded on the evidence's keys).
+    if len(lower) <= MAX_KEY_LENGTH and (lower in data.keys or data.key_patterns.match(lower)):
         return None
     return (f"condition key {key} is neither a global condition key nor a key of any service in the Service "
             f"Authorization Reference ({data.sources['service_authorization_reference']})")
