@@ -122,11 +122,14 @@ def _gap_findings(evidence: Any, code: str, region: str | None, *, besides: tupl
     if hypothesis is None:
         return []
     regions = {None, GLOBAL_REGION if hypothesis.global_evidence else region, region}
+    # The changes a global cause rests on are IAM's and Organizations', which CloudTrail logs in us-east-1.
+    trail_regions = {None, GLOBAL_REGION} if hypothesis.global_evidence else regions
     findings = []
     for gap in evidence.gaps:
-        if gap.get("error_code") in ABSENT_ERRORS or gap_service(gap) in besides:
+        service = gap_service(gap)
+        if gap.get("error_code") in ABSENT_ERRORS or service in besides:
             continue
-        if gap_service(gap) in hypothesis.services and gap.get("region") in regions:
+        if service in hypothesis.services and gap.get("region") in (trail_regions if service == "cloudtrail" else regions):
             findings.append(Finding("inconclusive", "inconclusive",
                                     f"{gap.get('operation')} could not be read ({gap.get('error_code')}: {gap.get('error_message')}), "
                                     f"so {code} cannot be confirmed", [f"manifest.json gaps: {gap.get('operation')}"]))

@@ -209,6 +209,11 @@ def unread(gaps: list[dict[str, Any]]) -> str:
     return "; ".join(dict.fromkeys(said))
 
 
+def _regional_trail_gaps(case: Case) -> str:
+    """The CloudTrail reads of the flow log's region that failed, as said in a finding ("" when none did)."""
+    return unread(missing_reads(case.evidence, "cloudtrail", {case.subject.region, None}))
+
+
 def trail_missing(case: Case) -> str:
     """Why no CloudTrail event shows what changed the role: none in the evidence, or CloudTrail unreadable."""
     gaps = missing_reads(case.evidence, "cloudtrail", {GLOBAL_REGION, None})
@@ -444,6 +449,10 @@ def _flow_log_deleted(case: Case) -> Outcome:
                                [flow_log.get("delete_event_id")]), trigger)
     if flow_log.get("source") == "describe-flow-logs":
         return Outcome(Finding(code, "ruled_out", "describe-flow-logs still lists the flow log", [flow_log.get("source_file")]))
+    unread_here = _regional_trail_gaps(case)
+    if unread_here:
+        return Outcome(Finding(code, "inconclusive", f"no DeleteFlowLogs event for {case.subject.flow_log_id} is in the "
+                                                     f"evidence, but CloudTrail could not be read: {unread_here}", []))
     if len(case.evidence.events):
         return Outcome(Finding(code, "ruled_out", f"no DeleteFlowLogs event for {case.subject.flow_log_id} {case.between()}", []))
     return Outcome(Finding(code, "inconclusive", "neither describe-flow-logs output nor CloudTrail events show whether the flow log exists", []))
@@ -464,8 +473,12 @@ def _log_group_deleted(case: Case) -> Outcome:
     last = _latest_before(events, case)
     if last is None or last["event_name"] != "DeleteLogGroup":
         exists = (case.evidence.log_groups["log_group"] == group).any()
-        verdict = "ruled_out" if exists or len(case.evidence.events) else "inconclusive"
+        unread_here = "" if exists else _regional_trail_gaps(case)
+        verdict = "ruled_out" if exists or (len(case.evidence.events) and not unread_here) else "inconclusive"
         why = "describe-log-groups lists it" if exists else f"no DeleteLogGroup event for it {case.between()}"
+        if unread_here:
+            return Outcome(Finding(code, verdict, f"no DeleteLogGroup event for log group {group} is in the evidence, "
+                                                  f"but CloudTrail could not be read: {unread_here}", []))
         return Outcome(Finding(code, verdict, f"log group {group} was not deleted before the failure: {why}", []))
     later = events[(events["event_time"] > last["event_time"]) & (events["event_name"] == "CreateLogGroup")]
     recovery = event_ref(later.iloc[0]) if len(later) else None
@@ -598,6 +611,11 @@ def _kms_key_denied(case: Case) -> Outcome:
             # No change event says when, but the key policy as collected refuses CloudWatch Logs.
             return Outcome(Finding(code, "confirmed", f"the policy of key {collected[0]}, as collected, does not let "
                                                       f"CloudWatch Logs use it for log group {group}", [collected[2]]))
+        unread_here = _regional_trail_gaps(case)
+        if unread_here:
+            return Outcome(Finding(code, "inconclusive", f"no change in the evidence left CloudWatch Logs unable to use key "
+                                                         f"{', '.join(sorted(ids))}, but CloudTrail could not be read: "
+                                                         f"{unread_here}", []))
         return Outcome(Finding(code, "ruled_out" if len(case.evidence.events) else "inconclusive",
                                f"no change {case.between()} left CloudWatch Logs unable to use key {', '.join(sorted(ids))}", []))
     when, _good, trigger = before[-1]

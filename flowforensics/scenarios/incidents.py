@@ -572,6 +572,20 @@ def latent(incident: Incident, *, name: str | None = None, trail: str | None = N
 
 
 _BY_NAME = {incident.name: incident for incident in INCIDENTS}
+# Collection gaps: the trust-edited incident with CloudTrail throttled in the flow log's region (its IAM
+# events, in us-east-1, were read): what rests on that region's events is undecided, and said why.
+INCIDENTS += (replace(
+    _BY_NAME["trust-edited"],
+    name="lookups-throttled",
+    title="Trust policy edited, CloudTrail throttled in the flow log's region",
+    description=(
+        "The trust-edited incident, collected while LookupEvents in the flow log's region was throttled "
+        "(ThrottlingException after retries), so only us-east-1's events were read. The trust change is still "
+        "proven from them; what rests on the region's events (a deleted flow log or log group, a KMS change) "
+        "cannot be ruled out, and the findings say CloudTrail could not be read there."
+    ),
+    gaps=(("cloudtrail:LookupEvents", "home", "ThrottlingException", "Rate exceeded"),),
+),)
 INCIDENTS += tuple(latent(_BY_NAME[name]) for name in LATENT_OF) + (
     latent(_BY_NAME["trust-edited"], name="latent-trust-no-cloudtrail", trail="none",
            gaps=(("cloudtrail:LookupEvents", "home", "AccessDeniedException", _LOOKUP_DENIED),

@@ -780,7 +780,9 @@ def _write_cloudtrail(writer: EvidenceWriter, sim: Simulation) -> None:
     own = [r for r in sim.records if r["recipientAccountId"] == world.account]
     if incident.trail in ("lookup", "both"):
         start = iso(sim.collected - LOOKUP_REACH)
-        for region in sorted({r["awsRegion"] for r in own}):
+        refused = {world.region if region == "home" else region
+                   for operation, region, _code, _message in incident.gaps if operation == "cloudtrail:LookupEvents"}
+        for region in sorted({r["awsRegion"] for r in own} - refused):
             for read_only in ("false", "true"):
                 chosen = [r for r in own if r["awsRegion"] == region and str(r["readOnly"]).lower() == read_only]
                 attributes = [{"AttributeKey": "ReadOnly", "AttributeValue": read_only}]

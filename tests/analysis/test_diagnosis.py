@@ -144,3 +144,24 @@ def test_end_ignores_what_came_after(scenario_folder) -> None:
     (entry,) = diagnose(evidence, expected.flow_log_id, end=before_fix).flow_logs
     assert entry.root_cause == "permission-missing" and entry.status == "FAILED"
     assert entry.trigger.event_id == expected.trigger_event_id and entry.recovery is None
+
+
+def test_a_region_s_cloudtrail_gap_leaves_what_rests_on_it_undecided(scenario_folder, tmp_path) -> None:
+    expected = SCENARIOS["lookups-throttled"].expected
+    (entry,) = diagnose(flowforensics.load(scenario_folder("lookups-throttled"))).flow_logs
+    # the trust change is in us-east-1, which was read: still proven, with its trigger
+    assert (entry.root_cause, entry.state, entry.trigger.event_id) == ("trust-missing-service", "failing",
+                                                                       expected.trigger_event_id)
+    # Without describe-log-groups, only the region's events could show the log group deleted: they were not read.
+    folder = tmp_path / "evidence"
+    shutil.copytree(scenario_folder("lookups-throttled"), folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    groups = [f for f in manifest["files"] if f["operation"] == "logs:DescribeLogGroups"]
+    for entry_file in groups:
+        (folder / entry_file["path"]).unlink()
+    manifest["files"] = [f for f in manifest["files"] if f not in groups]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    (entry,) = diagnose(flowforensics.load(folder)).flow_logs
+    finding = next(f for f in entry.findings if f.code == "log-group-deleted")
+    assert finding.verdict == "inconclusive"
+    assert f"CloudTrail could not be read: cloudtrail:LookupEvents in {expected.region} (ThrottlingException" in finding.summary

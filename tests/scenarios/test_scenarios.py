@@ -67,7 +67,8 @@ def test_public_api_covers_every_root_cause_once() -> None:
     assert DEFAULT_SCENARIO == "permission-removed" and DEFAULT_SCENARIO in SCENARIOS
     causes = Counter(s.expected.root_cause for s in SCENARIOS.values() if s.expected.state != "at-risk")
     assert set(causes) == set(ROOT_CAUSES)
-    assert all(count == 1 for count in causes.values())
+    # once each, but trust-missing-service again with CloudTrail throttled in its region (lookups-throttled)
+    assert all(count == 1 for code, count in causes.items() if code != "trust-missing-service")
     # and the latent failure of every IAM cause: still delivering, while the collected role refuses it
     latent = {s.expected.root_cause for s in SCENARIOS.values() if s.expected.state == "at-risk"}
     assert latent == set(IAM_CODES)
@@ -243,6 +244,8 @@ def test_failure_starts_with_the_first_failed_delivery_call(folders: dict[str, P
     if not INCIDENT[name].symptom:
         assert failures == []
         return
+    if not failures and any(gap[0] == "cloudtrail:LookupEvents" for gap in INCIDENT[name].gaps):
+        return  # the failed calls are in the region whose trail could not be read
     first = min(parse_time(r["eventTime"]) for r in failures)
     assert first == parse_time(expected.failure_started)
     end = parse_time(expected.delivery_resumed) or datetime.max.replace(tzinfo=first.tzinfo)
