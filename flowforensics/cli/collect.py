@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import argparse
+import sys
+from typing import Any
 
 from flowforensics.cli import collect_query
 
@@ -61,8 +63,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--simulate", action="store_true", help="also run iam:SimulatePrincipalPolicy on the delivery actions"
     )
-    parser.add_argument("--out", required=True, metavar="DIR", help="the evidence folder to write")
+    parser.add_argument(
+        "--out",
+        required=True,
+        metavar="DIR",
+        help="the evidence folder to write; if an earlier run into it was cut short, this run resumes it "
+        "(same window; files whose SHA-256 still matches are kept, not fetched again)",
+    )
+    add_reliability_arguments(parser)
     collect_query.add_arguments(parser)
+
+
+def _duration(text: str) -> float | None:
+    from flowforensics.collection.stopping import parse_duration
+
+    try:
+        return parse_duration(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a duration (seconds, or 90s, 10m, 1h; none)") from None
+
+
+def _seconds(text: str) -> float:
+    seconds = _duration(text)
+    if seconds is None:
+        raise argparse.ArgumentTypeError(f"{text!r}: a timeout must be positive")
+    return seconds
+
+
+def add_reliability_arguments(parser: argparse.ArgumentParser) -> None:
+    """Time limits and the exit status for a partial collection (docs/collection.md)."""
+    parser.add_argument(
+        "--deadline",
+        type=_duration,
+        default="30m",
+        metavar="T",
+        help="time limit for the whole run (seconds, or 90s, 10m, 1h; 'none': no limit; default 30m). "
+        "When it passes, what was not collected is recorded as gaps and the manifest written",
+    )
+    parser.add_argument(
+        "--connect-timeout", type=_seconds, default="10", metavar="T", help="per attempt (default 10 s)"
+    )
+    parser.add_argument(
+        "--read-timeout", type=_seconds, default="30", metavar="T", help="per read of an answer (default 30 s)"
+    )
+    parser.add_argument(
+        "--fail-on-gaps",
+        action="store_true",
+        help="exit 4 when any API call could not be read (a gap in manifest.json); by default collect exits 0",
+    )
 
 
 def _from_archive(args: argparse.Namespace) -> int:
@@ -82,7 +130,7 @@ def _from_archive(args: argparse.Namespace) -> int:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Collect, print a summary, and return 0."""
+    """Collect and print a summary; 0, or 4 with ``--fail-on-gaps`` and gaps; 130 on Ctrl-C."""
     from flowforensics.cli import time_option
 
     # Checked before any AWS call, whichever way the events are read (the same parser reads them again).
@@ -92,21 +140,41 @@ def run(args: argparse.Namespace) -> int:
     if args.from_archive:
         return _from_archive(args)
     from flowforensics.collection import collect
+    from flowforensics.collection.runner import CollectionInterrupted
 
-    result = collect(
-        args.out,
-        flow_log_ids=args.flow_log_id or (),
-        role_names=args.role_name or (),
-        all_flow_logs=args.all,
-        regions=args.regions,
-        start=start,
-        end=end,
-        profile=args.profile,
-        region=args.region,
-        endpoint_url=args.endpoint_url,
-        simulate=args.simulate,
-    )
-    print(result.summary())
-    for skipped in result.skipped:
-        print(f"  skipped {skipped}")
-    return 0
+    try:
+        result = collect(
+            args.out,
+            flow_log_ids=args.flow_log_id or (),
+            role_names=args.role_name or (),
+            all_flow_logs=args.all,
+            regions=args.regions,
+            start=start,
+            end=end,
+            profile=args.profile,
+            region=args.region,
+            endpoint_url=args.endpoint_url,
+            simulate=args.simulate,
+            deadline=args.deadline,
+            connect_timeout=args.connect_timeout,
+            read_timeout=args.read_timeout,
+        )
+    except CollectionInterrupted as interrupted:
+        _report(interrupted.result)
+        print("flowforensics: interrupted; run the same command again to resume", file=sys.stderr)
+        return 130
+    _report(result)
+    return 4 if args.fail_on_gaps and result.gaps else 0
+
+
+def _report(result: Any) -> None:
+    from flowforensics.presentation.terminal import for_terminal
+
+    lines = [result.summary()]
+    if result.stopped == "deadline":
+        lines.append("  stopped: the --deadline passed; run the same command again to resume")
+    if (resumed := result.resume_line()) is not None:
+        lines.append(f"  {resumed}")
+    lines += [f"  skipped {skipped}" for skipped in result.skipped]
+    for line in [*lines, result.gaps_line()]:
+        print(for_terminal(line))

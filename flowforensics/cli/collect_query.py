@@ -23,9 +23,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="the table's partitions: console (none, as CloudTrail's console creates it), partitioned "
         "(region/year/month/day) or projection (timestamp); default console",
     )
-    group.add_argument(
-        "--deadline", type=float, default=30, metavar="MINUTES", help="stop the query after this long (default 30)"
-    )
     group.add_argument("--dry-run", action="store_true", help="print the SQL and what it reads; run nothing")
 
 
@@ -84,7 +81,8 @@ def run(args: argparse.Namespace) -> int:
         profile=args.profile,
         region=args.region,
         endpoint_url=args.endpoint_url,
-        deadline=timedelta(minutes=args.deadline),
+        # --deadline (collect's, in seconds; None: no limit) bounds the query too.
+        deadline=timedelta.max if args.deadline is None else timedelta(seconds=args.deadline),
     )
     print(result.summary())
     return 0

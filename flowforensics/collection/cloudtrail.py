@@ -126,6 +126,13 @@ def lookup_events(
     """
     for lookup in lookups:
         parameters = lookup.parameters(start, end)
+        kept = rec.reuse("cloudtrail:LookupEvents", parameters, region=lookup.region)
+        if isinstance(kept, dict) and isinstance(kept.get("Events"), list):
+            # Resuming: the lookup's file is intact; its events count as written.
+            fresh = seen.new([e for e in kept["Events"] if isinstance(e, dict) and "EventId" in e])
+            with rec.lock:
+                rec.result.events += len(fresh)
+            continue
         response = rec.fetch("cloudtrail:LookupEvents", parameters, region=lookup.region, save=False)
         if response is None:
             continue

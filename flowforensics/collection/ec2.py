@@ -11,17 +11,20 @@ from flowforensics.collection.recorder import Recorder
 ENABLED_OPT_IN = frozenset({"opt-in-not-required", "opted-in"})
 
 
-def describe_flow_logs(rec: Recorder, region: str, flow_log_ids: Sequence[str] = ()) -> list[dict[str, Any]]:
+def describe_flow_logs(
+    rec: Recorder, region: str, flow_log_ids: Sequence[str] = ()
+) -> list[dict[str, Any]] | None:
     """``ec2:DescribeFlowLogs`` in one region: the given ids, or every flow log when none are given.
 
     Returns
     -------
-    list of dict
-        The ``FlowLogs`` found (empty when none, or when the call became a gap).
+    list of dict or None
+        The ``FlowLogs`` found (empty when none); ``None`` when the call became a gap, so that
+        "could not be read" is never taken for "not found".
     """
     parameters = {"FlowLogIds": list(flow_log_ids)} if flow_log_ids else {}
     response = rec.fetch("ec2:DescribeFlowLogs", parameters, region=region)
-    return (response or {}).get("FlowLogs", [])
+    return None if response is None else response.get("FlowLogs", [])
 
 
 def region_opt_in(rec: Recorder) -> dict[str, str] | None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import queue
+import threading
 from collections.abc import Callable, Iterable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
 from flowforensics.collection import ec2
@@ -57,11 +58,38 @@ def resolve_regions(rec: Recorder, regions: str | Sequence[str] | None) -> list[
 def map_regions(function: Callable[[str], T], regions: Iterable[str]) -> dict[str, T]:
     """Run ``function(region)`` for every region in parallel threads; results by region.
 
-    An exception in any region (a refused write, unusable credentials) propagates after the others finish.
+    An exception in any region (a refused write) propagates after the others finish.
     """
     regions = list(regions)
     if len(regions) <= 1:
         return {region: function(region) for region in regions}
-    with ThreadPoolExecutor(max_workers=min(MAX_WORKERS, len(regions)), thread_name_prefix="region") as pool:
-        futures = {region: pool.submit(function, region) for region in regions}
-    return {region: future.result() for region, future in futures.items()}
+    pending: queue.SimpleQueue[str] = queue.SimpleQueue()
+    for region in regions:
+        pending.put(region)
+    results: dict[str, T] = {}
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        while True:
+            try:
+                region = pending.get_nowait()
+            except queue.Empty:
+                return
+            try:
+                results[region] = function(region)
+            except BaseException as exc:  # raised by the caller once every region is done
+                errors.append(exc)
+
+    # Daemon threads, not a ThreadPoolExecutor (whose threads the interpreter joins at exit): a run
+    # stopped by Ctrl-C or its deadline must not wait for a call blocked on an unresponsive endpoint.
+    threads = [
+        threading.Thread(target=work, name=f"region-{n}", daemon=True)
+        for n in range(min(MAX_WORKERS, len(regions)))
+    ]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    if errors:
+        raise errors[0]
+    return {region: results[region] for region in regions}

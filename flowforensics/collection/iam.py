@@ -52,11 +52,18 @@ def role_details(rec: Recorder, role_name: str) -> dict[str, Any] | None:
         The role's ``RoleDetailList`` entry; ``None`` when ``GetRole`` failed (the gap says why,
         ``NoSuchEntity`` for a deleted role).
     """
+    # Resuming: a document composed from every one of its calls is kept; one with gaps is made again.
+    kept = rec.reuse("iam:GetRole", {"RoleName": role_name, "Complete": True}, region=None, partial=True)
+    if isinstance(kept, dict) and kept.get("RoleDetailList") and isinstance(kept["RoleDetailList"][0], dict):
+        return kept["RoleDetailList"][0]
     calls: list[dict[str, Any]] = []
+    answered: list[bool] = []
 
     def fetch(operation: str, parameters: dict[str, Any]) -> dict[str, Any] | None:
         calls.append({"operation": operation, "parameters": parameters})
-        return rec.fetch(operation, parameters, save=False)
+        response = rec.fetch(operation, parameters, save=False)
+        answered.append(response is not None)
+        return response
 
     got = fetch("iam:GetRole", {"RoleName": role_name})
     if got is None:
@@ -97,7 +104,7 @@ def role_details(rec: Recorder, role_name: str) -> dict[str, Any] | None:
     rec.save(
         "iam:GetRole",
         document,
-        parameters={"RoleName": role_name, "ComposedFrom": calls},
+        parameters={"RoleName": role_name, "Complete": all(answered), "ComposedFrom": calls},
         region=None,
         name=f"iam/global/role-details-{role_name}.json",
     )

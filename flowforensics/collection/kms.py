@@ -15,6 +15,8 @@ def key_policy(rec: Recorder, region: str, key_id: str) -> None:
     parts = key_id.split(":")
     key_region = parts[3] if key_id.startswith("arn:") and len(parts) > 3 else region
     parameters = {"KeyId": key_id, "PolicyName": KEY_POLICY_NAME}
+    if rec.reuse("kms:GetKeyPolicy", parameters, region=key_region) is not None:
+        return
     response = rec.fetch("kms:GetKeyPolicy", parameters, region=key_region, save=False)
     if response is not None:
         # Older KMS answers omit PolicyName; the loader recognises the key policy by both keys.

@@ -7,10 +7,15 @@ from typing import Any
 from flowforensics.collection.recorder import Recorder
 
 
-def log_group(rec: Recorder, region: str, name: str) -> dict[str, Any] | None:
-    """``logs:DescribeLogGroups`` for the group's name; the group itself, or ``None`` if absent or unreadable."""
+def log_groups(rec: Recorder, region: str, name: str) -> list[dict[str, Any]] | None:
+    """``logs:DescribeLogGroups`` for the group's name: the groups named so or longer; ``None`` if unreadable (a gap)."""
     response = rec.fetch("logs:DescribeLogGroups", {"logGroupNamePrefix": name}, region=region)
-    return next((g for g in (response or {}).get("logGroups", []) if g.get("logGroupName") == name), None)
+    return None if response is None else response.get("logGroups", [])
+
+
+def find(groups: list[dict[str, Any]] | None, name: str) -> dict[str, Any] | None:
+    """The group named ``name`` among :func:`log_groups`' answer, or ``None``."""
+    return next((g for g in groups or [] if g.get("logGroupName") == name), None)
 
 
 def log_streams(rec: Recorder, region: str, name: str) -> list[dict[str, Any]]:

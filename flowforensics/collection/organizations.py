@@ -41,6 +41,9 @@ def service_control_policies(rec: Recorder, account: str) -> int:
             applies.setdefault(summary["Id"], []).append({**target, "Level": level})
     written = 0
     for policy_id, targets in applies.items():
+        if rec.reuse("organizations:DescribePolicy", {"PolicyId": policy_id}, region=None, partial=True) is not None:
+            written += 1
+            continue
         response = rec.fetch("organizations:DescribePolicy", {"PolicyId": policy_id}, save=False)
         if response is not None:
             rec.save(

@@ -27,6 +27,7 @@ class Progress:
             total=0, unit="step", file=stream, disable=disable, leave=False, dynamic_ncols=True
         )
         self._lock = threading.Lock()
+        self._calls = 0
 
     def add(self, steps: int) -> None:
         """Announce more steps."""
@@ -39,6 +40,12 @@ class Progress:
         with self._lock:
             self._bar.set_description_str(description, refresh=False)
             self._bar.update(1)
+
+    def note(self, call: str) -> None:
+        """An API call answered (or recorded as a gap): shown beside the bar."""
+        with self._lock:
+            self._calls += 1
+            self._bar.set_postfix_str(f"{self._calls} calls, last {call}")
 
     def close(self) -> None:
         """Remove the bar."""

@@ -33,6 +33,9 @@ DEFAULT_DEADLINE = timedelta(minutes=30)
 # Polling: first wait, growth, longest wait (seconds), as AWS's SDK guides advise for Athena.
 POLL_FIRST, POLL_FACTOR, POLL_MAX = 0.5, 2.0, 20.0
 
+# A query gap's code -> its kind in the manifest (as collection's stops are recorded).
+STOP_KINDS = {"DeadlineExceeded": "deadline", "Interrupted": "interrupted"}
+
 
 @dataclass(frozen=True)
 class Engine:
@@ -276,6 +279,7 @@ class QueryRun:
             error_message=message,
             parameters={self.engine.id_key: self.query_id},
             region=self.rec.factory.region,
+            kind=STOP_KINDS.get(code, "refused"),
         )
 
     def _stop(self, code: str, message: str) -> None:

@@ -3,20 +3,51 @@
 from __future__ import annotations
 
 import os
+import threading
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 from flowforensics.collection import cloudtrail, cloudwatch, ec2, fleet, iam, kms, logs, organizations
 from flowforensics.collection.cloudtrail import Subject
 from flowforensics.collection.progress import Progress
 from flowforensics.collection.recorder import CollectionResult, Recorder
-from flowforensics.collection.session import ClientFactory, make_session
-from flowforensics.errors import CollectionError
-from flowforensics.evidence.manifest import EvidenceWriter
-from flowforensics.evidence.values import window_time
+from flowforensics.collection.session import CONNECT_TIMEOUT, READ_TIMEOUT, ClientFactory, make_session
+from flowforensics.collection.stopping import Stop, run_bounded
+from flowforensics.errors import CollectionError, EvidenceError
+from flowforensics.evidence.manifest import MANIFEST_NAME, EvidenceWriter, read_manifest
+from flowforensics.evidence.values import iso, window_time
 
 CLOUDWATCH_LOGS = "cloud-watch-logs"
+# The whole run's time limit by default: a fleet of regions at CloudTrail's 2 lookups a second fits.
+DEFAULT_DEADLINE = 30 * 60.0
+
+
+class CollectionInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a collection; the manifest was written, with what was cut short as gaps.
+
+    Attributes
+    ----------
+    result : CollectionResult
+        What was collected before the interrupt.
+    """
+
+    def __init__(self, result: CollectionResult) -> None:
+        super().__init__("collection interrupted")
+        self.result = result
+
+
+def unfinished_run(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The folder's last collection run when it did not finish (interrupted, deadline, credentials), else ``None``."""
+    if not (Path(folder) / MANIFEST_NAME).is_file():
+        return None
+    try:
+        runs = read_manifest(folder).get("runs")
+    except EvidenceError:
+        return None
+    last = runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
+    return last if last is not None and last.get("outcome") != "complete" else None
 
 
 def option_time(value: datetime | str | None, option: str) -> datetime | None:
@@ -76,6 +107,9 @@ def collect(
     clients: Mapping[Any, Any] | None = None,
     clock: Callable[[], datetime] | None = None,
     progress: Progress | None = None,
+    deadline: float | None = DEFAULT_DEADLINE,
+    connect_timeout: float = CONNECT_TIMEOUT,
+    read_timeout: float = READ_TIMEOUT,
 ) -> CollectionResult:
     """Collect, read-only, the evidence of an investigation into an evidence folder.
 
@@ -109,6 +143,12 @@ def collect(
         Returns now as an aware datetime.
     progress : Progress, optional
         The progress bar; one that shows on a TTY only by default.
+    deadline : float or None, default 30 minutes
+        Seconds the whole run may take (``None``: no limit). When it passes, no call is sent
+        again, every call not made or not answered becomes a gap (``kind: "deadline"``), and the
+        manifest is written.
+    connect_timeout, read_timeout : float
+        Seconds to open a connection, and to wait for each read of an answer, per attempt.
 
     Returns
     -------
@@ -120,21 +160,48 @@ def collect(
     CollectionError
         Nothing to collect, a bad window, no region, or credentials missing, expired or refused
         (one line). Before the caller identity is known nothing is written; after, what was
-        collected so far stays in the folder with its manifest.
+        collected so far stays in the folder with its manifest, and every call not made is a gap.
+    CollectionInterrupted
+        On Ctrl-C, once the manifest is written (a ``KeyboardInterrupt``).
+
+    Notes
+    -----
+    When the folder's last run did not finish, this run resumes it: the same window unless
+    ``start`` or ``end`` is given, and the files whose SHA-256 still matches the manifest are kept
+    instead of fetched again.
     """
     if not (flow_log_ids or role_names or all_flow_logs):
         raise CollectionError("nothing to collect: give --flow-log-id, --role-name or --all")
     now = (clock or (lambda: datetime.now(UTC)))()
+    previous = unfinished_run(out)
+    if previous and start is None and end is None:
+        start, end = (previous.get("window") or {}).get("start"), (previous.get("window") or {}).get("end")
     start_at, end_at = cloudtrail.window(option_time(start, "--start"), option_time(end, "--end"), now)
+    stop = Stop()
     factory = ClientFactory(
-        session or make_session(profile, region), region=region, endpoint_url=endpoint_url, clients=clients
+        session or make_session(profile, region),
+        region=region,
+        endpoint_url=endpoint_url,
+        clients=clients,
+        connect_timeout=connect_timeout,
+        read_timeout=read_timeout,
+        stop=stop,
     )
-    identity = factory.caller_identity()
-    writer = EvidenceWriter(out, clock=clock)
-    writer.set_caller_identity(identity)
-    rec = Recorder(writer, factory)
     bar = progress or Progress()
-    try:
+    made: list[Recorder] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        identity = factory.caller_identity()
+        with lock:
+            if stop.reason is not None:
+                return  # stopped before anyone was known: nothing is written
+            writer = EvidenceWriter(out, clock=clock)
+            writer.set_caller_identity(identity)
+            rec = Recorder(writer, factory, resume=previous is not None)
+            rec.run = {"started": iso(now), "window": {"start": iso(start_at), "end": iso(end_at)}}
+            rec.on_call = bar.note
+            made.append(rec)
         _collect(
             rec,
             bar,
@@ -147,9 +214,26 @@ def collect(
             now=now,
             simulate=simulate,
         )
+
+    try:
+        run_bounded(run, stop, deadline)
+    except KeyboardInterrupt:
+        bar.close()
+        with lock:
+            if not made:
+                raise
+            raise CollectionInterrupted(made[0].finish()) from None
     finally:
         bar.close()
-        result = rec.finish()
+        with lock:
+            result = made[0].finish() if made else None
+    if result is None:  # the deadline passed before the caller identity was known
+        raise CollectionError(f"sts:GetCallerIdentity: no answer before {stop.reason.message}; nothing was written")
+    if stop.reason is not None and stop.reason.kind == "credentials":
+        raise CollectionError(
+            f"{stop.reason.message}; the collection stopped with {result.gaps} gaps, listed in "
+            f"{result.folder / MANIFEST_NAME}: run the same command again to resume"
+        )
     return result
 
 
@@ -171,7 +255,7 @@ def _collect(
     visited.extend(fleet.resolve_regions(rec, regions))
     bar.add(len(visited))
 
-    def describe(region: str) -> list[dict[str, Any]]:
+    def describe(region: str) -> list[dict[str, Any]] | None:
         # Roles: every flow log of the region, then those delivering with the role.
         found = ec2.describe_flow_logs(rec, region, flow_log_ids if not (all_flow_logs or role_names) else ())
         bar.step(f"flow logs {region}")
@@ -180,7 +264,11 @@ def _collect(
     targets: list[tuple[str, dict[str, Any]]] = []
     delivering_roles: list[str | None] = []  # still delivering: their roles tell whether they are at risk
     found_ids = set()
-    for region, flow_logs in fleet.map_regions(describe, visited).items():
+    unread: list[str] = []  # regions whose DescribeFlowLogs became a gap: absence there is unknown
+    for region, described in fleet.map_regions(describe, visited).items():
+        if described is None:
+            unread.append(region)
+        flow_logs = described or []
         rec.result.flow_logs += len(flow_logs)
         for flow_log in flow_logs:
             wanted = (
@@ -226,9 +314,11 @@ def _collect(
             )
         )
     for missing in (i for i in flow_log_ids if i not in found_ids):
-        rec.skip(
-            f"{missing}: not found by DescribeFlowLogs in {', '.join(visited)}; only its CloudTrail history"
-        )
+        read = [region for region in visited if region not in unread]
+        where = f"not found by DescribeFlowLogs in {', '.join(read)}" if read else ""
+        if unread:
+            where += f"{'; ' if read else ''}DescribeFlowLogs could not be read in {', '.join(unread)} (a gap)"
+        rec.skip(f"{missing}: {where}; only its CloudTrail history")
         subjects.extend(Subject(region=region, flow_log_id=missing) for region in visited)
     covered_roles = {s.role_name for s in subjects}
     for name in role_names:
@@ -297,9 +387,12 @@ def _log_group_evidence(
     details: dict[str, dict[str, Any] | None],
     account: str,
 ) -> None:
-    group = logs.log_group(rec, region, group_name)
+    groups = logs.log_groups(rec, region, group_name)
+    group = logs.find(groups, group_name)
     streams = logs.log_streams(rec, region, group_name) if group else []
-    if group is None:
+    if groups is None:
+        rec.skip(f"{group_name} ({region}): DescribeLogGroups could not be read (a gap); no streams described")
+    elif group is None:
         rec.skip(f"{group_name} ({region}): log group not found; no streams to describe")
     elif group.get("kmsKeyId"):
         kms.key_policy(rec, region, group["kmsKeyId"])

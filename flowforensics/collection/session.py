@@ -16,9 +16,18 @@ import botocore.exceptions
 from botocore.config import Config
 
 from flowforensics import __version__
-from flowforensics.collection import readonly
+from flowforensics.collection import answers, readonly
 from flowforensics.collection.limiter import RateLimiters
+from flowforensics.collection.stopping import Stop
 from flowforensics.errors import CollectionError
+
+# Seconds to open a connection and to wait for each read of an answer. AWS answers in well under a
+# second; an endpoint silent this long is not going to answer (botocore waits 60 s for each).
+CONNECT_TIMEOUT = 10.0
+READ_TIMEOUT = 30.0
+# Attempts per call, retries included: what the AWS CLI's standard mode makes of throttling and
+# transient errors; the CloudTrail limiter keeps LookupEvents under its rate in the first place.
+MAX_ATTEMPTS = 5
 
 # Global services answer from one region of the partition; their CloudTrail events are there too.
 GLOBAL_SERVICE_REGIONS: dict[str, str] = {"iam": "us-east-1", "organizations": "us-east-1"}
@@ -99,8 +108,13 @@ class ClientFactory:
         configured one (``AWS_RETRY_MODE``, the profile), else standard.
     max_attempts : int
         Attempts per call, retries included, unless ``AWS_MAX_ATTEMPTS`` or the profile set them.
+    connect_timeout, read_timeout : float
+        Seconds to open a connection, and to wait for each read of an answer (per attempt).
     limiters : RateLimiters, optional
-        The run's rate limiters; a fresh set with the documented rates by default.
+        The run's rate limiters; a fresh set with the documented rates, whose waits end when the
+        run stops, by default.
+    stop : Stop, optional
+        The run's stop signal (a fresh one by default): once set, no request is sent.
     """
 
     def __init__(
@@ -111,8 +125,11 @@ class ClientFactory:
         endpoint_url: str | None = None,
         clients: Mapping[Any, Any] | None = None,
         retry_mode: str | None = None,
-        max_attempts: int = 10,
+        max_attempts: int = MAX_ATTEMPTS,
+        connect_timeout: float = CONNECT_TIMEOUT,
+        read_timeout: float = READ_TIMEOUT,
         limiters: RateLimiters | None = None,
+        stop: Stop | None = None,
     ) -> None:
         self.session = session
         self.region = region or session.region_name
@@ -129,9 +146,12 @@ class ClientFactory:
                 "mode": retry_mode or configured("retry_mode") or "standard",
                 "total_max_attempts": int(configured("max_attempts") or max_attempts),
             },
+            connect_timeout=connect_timeout,
+            read_timeout=read_timeout,
             user_agent_extra=f"flowforensics/{__version__}",
         )
-        self.limiters = limiters or RateLimiters()
+        self.stop = stop or Stop()
+        self.limiters = limiters or RateLimiters(sleep=self.stop.wait)
         self.account: str | None = None
         self.calls: Counter[str] = Counter()  # API calls (pages) let through, per IAM action
         self._overrides = dict(clients or {})
@@ -161,7 +181,9 @@ class ClientFactory:
             return
         self._prepared.add(id(client))
         readonly.install(client, self._count)
+        answers.install(client)
         self.limiters.install(client, self.account, region)
+        self.stop.install(client)
 
     def _count(self, action: str) -> None:
         with self._count_lock:
@@ -179,6 +201,8 @@ class ClientFactory:
             identity = self.client("sts").get_caller_identity()
         except (botocore.exceptions.BotoCoreError, botocore.exceptions.ClientError) as exc:
             raise CollectionError(credential_problem(exc) or f"sts:GetCallerIdentity failed: {exc}") from None
+        if not identity.get("Account"):
+            raise CollectionError("sts:GetCallerIdentity failed: the answer names no account")
         identity.pop("ResponseMetadata", None)
         self.account = identity.get("Account")
         return identity

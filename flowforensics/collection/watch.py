@@ -185,7 +185,7 @@ def watch(
             found = ec2.describe_flow_logs(rec, factory.region, [flow_log_id])
             if not found:
                 # An empty answer means deleted; no answer (a gap) means it could not be read.
-                why = "could not be read (see the manifest's gaps)" if rec.result.gaps else "not found"
+                why = "not found" if found is not None else "could not be read (see the manifest's gaps)"
                 raise CollectionError(f"{flow_log_id}: {why} by DescribeFlowLogs in {factory.region}")
             status = found[0].get("DeliverLogsStatus")
             group = log_group_of(found[0])

@@ -231,8 +231,12 @@ class EvidenceWriter:
         parameters: dict[str, Any] | None = None,
         region: str | None = None,
         account: str | None = None,
+        **details: Any,
     ) -> None:
-        """Record an API that could not be read, and why (a gap is evidence too)."""
+        """Record an API that could not be read, and why (a gap is evidence too).
+
+        ``details`` add fields after the standard ones (collection adds ``kind`` and ``attempted``).
+        """
         self.manifest["gaps"].append(
             {
                 "operation": operation,
@@ -242,6 +246,7 @@ class EvidenceWriter:
                 "error_code": error_code,
                 "error_message": error_message,
                 "collected_at": iso(self._clock()),
+                **details,
             }
         )
 

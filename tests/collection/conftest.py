@@ -61,19 +61,25 @@ def aws_env(monkeypatch: pytest.MonkeyPatch, tmp_path_factory: pytest.TempPathFa
 @pytest.fixture
 def moto(moto_endpoint: str) -> str:
     """The moto server's URL, with its state reset."""
-    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=10)
+    requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60)  # slow on a loaded machine
     return moto_endpoint
 
 
 @pytest.fixture
 def incident(moto: str) -> dict[str, Any]:
-    """A flow log whose role lost logs:PutLogEvents in the second version of its managed policy.
+    """A flow log whose role lost logs:PutLogEvents in the second version of its managed policy."""
+    return build_incident(moto)
+
+
+def build_incident(moto: str) -> dict[str, Any]:
+    """Create the incident in a moto server that was just reset.
 
     The role has a trust policy with aws:SourceAccount, an inline policy, a managed policy with two
     versions and a permissions boundary; the log group is KMS-encrypted and has two streams; an alarm
     watches another log group.
     """
-    session = boto3.Session(region_name=REGION)
+    # Keys of its own: module-scoped fixtures build it outside any test's environment.
+    session = boto3.Session(aws_access_key_id="testing", aws_secret_access_key="testing", region_name=REGION)
 
     def client(name: str) -> Any:
         return session.client(name, endpoint_url=moto)

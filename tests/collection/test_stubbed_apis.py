@@ -331,17 +331,28 @@ def test_a_member_account_without_organizations_access_leaves_a_gap(tmp_path: Pa
     assert gap["operation"] == "organizations:ListParents" and gap["error_code"] == "AccessDeniedException"
 
 
-def test_expired_credentials_mid_run_stop_the_run(tmp_path: Path) -> None:
+def test_expired_credentials_mid_run_are_a_gap_and_stop_the_run(tmp_path: Path) -> None:
     client, stub = stubbed("cloudtrail", REGION)
     stub.add_client_error(
         "lookup_events",
         service_error_code="ExpiredTokenException",
-        service_message="expired",
+        service_message="The security token included in the request is expired",
     )
     rec = recorder(tmp_path, {"cloudtrail": client})
     start, end = window()
+    lookups = [Lookup(REGION, "ResourceName", name, "") for name in ("x", "y")]
 
-    with pytest.raises(CollectionError, match="expired"):
-        cloudtrail.lookup_events(
-            rec, [Lookup(REGION, "ResourceName", "x", "")], start, end, cloudtrail.EventIds()
-        )
+    cloudtrail.lookup_events(rec, lookups, start, end, cloudtrail.EventIds())
+    rec.finish()
+
+    stub.assert_no_pending_responses()  # the second lookup was not sent
+    expired, not_sent = read_manifest(tmp_path)["gaps"]
+    assert (expired["kind"], expired["attempted"], expired["error_code"]) == (
+        "credentials", True, "ExpiredTokenException"
+    )
+    assert (not_sent["kind"], not_sent["attempted"], not_sent["error_code"]) == (
+        "credentials", False, "ExpiredTokenException"
+    )
+    assert not_sent["parameters"]["LookupAttributes"][0]["AttributeValue"] == "y"
+    assert "credentials have expired" in not_sent["error_message"]
+    assert rec.result.stopped == "credentials" and rec.result.gaps == 2
