@@ -179,6 +179,11 @@ class Recorder:
         self._in_flight: dict[int, tuple[str, dict[str, Any], str | None]] = {}
         self._calls = 0
         self._previous: dict[tuple[str, str | None], list[dict[str, Any]]] = {}
+        if resume and isinstance(writer.manifest.get("runs"), list) and writer.manifest["runs"]:
+            # The unfinished run's gaps are this run's to-do list: each call is made again and
+            # recorded anew if it fails again. They stay on record with the run that left them.
+            writer.manifest["runs"][-1]["superseded_gaps"] = writer.manifest["gaps"]
+            writer.manifest["gaps"] = []
         for entry in writer.manifest["files"] if resume else []:
             if isinstance(entry, dict) and isinstance(entry.get("parameters"), dict):
                 self._previous.setdefault((entry.get("operation"), entry.get("region")), []).append(entry)
