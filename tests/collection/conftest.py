@@ -7,6 +7,7 @@ import json
 import logging
 import os
 import tempfile
+from collections import Counter
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -210,3 +211,15 @@ def recording(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     yield recorder
     requests.post(f"{moto}/moto-api/recorder/stop-recording", timeout=10)
     requests.post(f"{moto}/moto-api/recorder/reset-recording", timeout=10)
+
+
+@pytest.fixture
+def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
+    """Faults injected by a test, appended to ``FLOWFORENSICS_FAULT_FIGURES`` as the fault suite does
+    (``python -m tests.faults.figures FILE`` sums them)."""
+    counts: Counter[str] = Counter()
+    yield counts
+    target = os.environ.get("FLOWFORENSICS_FAULT_FIGURES")
+    if target and counts:
+        with open(target, "a", encoding="utf-8") as handle:
+            handle.write(json.dumps({"test": request.node.nodeid, **counts}) + "\n")

@@ -77,6 +77,7 @@ class FaultyEndpoint:
         self.faults: dict[str, Fault] = {}
         self.fail_after: tuple[str, Fault] | None = None  # from this operation on, every answer is the fault
         self.seen: Counter[str] = Counter()
+        self.injected = 0  # faulty answers served (the README's reliability figures)
         self.stopping = threading.Event()
         self._failing = False
         endpoint = self
@@ -118,6 +119,7 @@ class FaultyEndpoint:
         self.seen[operation] += 1
         fault = self._fault_for(operation)
         if fault is not None:
+            self.injected += 1
             if fault.delay and self.stopping.wait(fault.delay):
                 return  # the test is over: drop the connection
             self._send(handler, fault.status, fault.body, fault.content_type)

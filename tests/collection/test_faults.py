@@ -7,6 +7,7 @@ evidence file and never "not found"; the rest of the run goes on.
 from __future__ import annotations
 
 import json
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -38,9 +39,11 @@ def incident(moto_endpoint: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def endpoint(incident: dict[str, Any]) -> Iterator[FaultyEndpoint]:
+def endpoint(incident: dict[str, Any], figures: Counter[str]) -> Iterator[FaultyEndpoint]:
     with faulty_endpoint(incident["endpoint"]) as fake:
         yield fake
+    figures["faults injected"] += fake.injected
+    figures["hangs"] += 0  # a hang fails the test: every wait here is bounded
 
 
 def _clients() -> dict[Any, Any]:

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -42,9 +43,11 @@ def incident(moto_endpoint: str) -> dict[str, Any]:
 
 
 @pytest.fixture
-def endpoint(incident: dict[str, Any]) -> Iterator[FaultyEndpoint]:
+def endpoint(incident: dict[str, Any], figures: Counter[str]) -> Iterator[FaultyEndpoint]:
     with faulty_endpoint(incident["endpoint"]) as fake:
         yield fake
+    figures["faults injected"] += fake.injected
+    figures["hangs"] += 0  # a hang fails the test: every wait here is bounded
 
 
 def _wait_for(condition: Any, process: subprocess.Popen[str] | None = None) -> None:
