@@ -193,12 +193,12 @@ class Recording:
 
     def start(self) -> None:
         """Forget earlier requests and record from now on."""
-        requests.post(f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=10)
-        requests.post(f"{self.endpoint}/moto-api/recorder/start-recording", timeout=10)
+        requests.post(f"{self.endpoint}/moto-api/recorder/reset-recording", timeout=60)
+        requests.post(f"{self.endpoint}/moto-api/recorder/start-recording", timeout=60)
 
     def requests(self) -> list[dict[str, Any]]:
         """The requests recorded since :meth:`start`."""
-        text = requests.get(f"{self.endpoint}/moto-api/recorder/download-recording", timeout=10).text
+        text = requests.get(f"{self.endpoint}/moto-api/recorder/download-recording", timeout=60).text
         return [json.loads(line) for line in text.splitlines()]
 
 
@@ -209,8 +209,8 @@ def recording(moto: str, monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Ite
     monkeypatch.chdir(tmp_path)
     recorder = Recording(moto)
     yield recorder
-    requests.post(f"{moto}/moto-api/recorder/stop-recording", timeout=10)
-    requests.post(f"{moto}/moto-api/recorder/reset-recording", timeout=10)
+    requests.post(f"{moto}/moto-api/recorder/stop-recording", timeout=60)
+    requests.post(f"{moto}/moto-api/recorder/reset-recording", timeout=60)
 
 
 @pytest.fixture

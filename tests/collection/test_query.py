@@ -88,12 +88,12 @@ def slow_athena(moto: str) -> Any:
         requests.post(
             f"{moto}/moto-api/state-manager/set-transition",
             json={"model_name": "athena::execution", "transition": transition},
-            timeout=10,
+            timeout=60,
         )
 
     yield slow
     requests.post(
-        f"{moto}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=10
+        f"{moto}/moto-api/state-manager/unset-transition", json={"model_name": "athena::execution"}, timeout=60
     )
 
 
@@ -107,7 +107,7 @@ def test_athena_query_into_an_evidence_folder_over_moto(
     requests.post(
         f"{moto}/moto-api/static/athena/query-results",
         json={"account_id": ACCOUNT, "region": REGION, "results": [result]},
-        timeout=10,
+        timeout=60,
     )
     recording.start()
     waits: list[float] = []

@@ -7,6 +7,9 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+import boto3
+import pytest
+
 from flowforensics.collection import watch
 from flowforensics.evidence.manifest import EvidenceWriter, read_manifest, verify
 
@@ -28,8 +31,18 @@ class FakeTime:
         self.moment += timedelta(seconds=seconds)
 
 
+def _last_ingestion(incident: dict[str, Any]) -> datetime:
+    """When moto took the incident's log events in: the moment delivery was last seen."""
+    logs = boto3.client("logs", region_name=REGION, endpoint_url=incident["endpoint"],
+                        aws_access_key_id="testing", aws_secret_access_key="testing")
+    streams = logs.describe_log_streams(logGroupName="/vpc/flow-logs/prod")["logStreams"]
+    return datetime.fromtimestamp(max(stream["lastIngestionTime"] for stream in streams) / 1000, UTC)
+
+
 def test_delivery_resumed_after_the_fix_measures_the_lag(incident: dict[str, Any], tmp_path: Path) -> None:
-    fix = datetime.now(UTC) - timedelta(seconds=90)
+    # The fix is placed 90 s before the ingestion moto recorded, so the lag does not depend on how long
+    # the machine took between setting the incident up and this test.
+    fix = _last_ingestion(incident) - timedelta(seconds=90)
     lines: list[str] = []
 
     result = watch(
@@ -42,7 +55,7 @@ def test_delivery_resumed_after_the_fix_measures_the_lag(incident: dict[str, Any
     )
 
     assert result.delivery_resumed is not None and result.status == "SUCCESS"
-    assert 85 <= result.lag_seconds <= 120  # the streams were written while the incident was set up
+    assert result.lag_seconds == pytest.approx(90, abs=1)
     assert result.observations == 1 and result.fix_source == "--since"
     assert len(lines) == 1 and incident["flow_log_id"] in lines[0]
     operations = [entry["operation"] for entry in read_manifest(tmp_path)["files"]]
