@@ -258,11 +258,13 @@ def _well_formed(manifest: dict[str, Any]) -> tuple[dict[str, Any], int]:
     """The manifest with only the entries the pipeline can use (objects with a text ``path``; gaps
     that are objects), and how many were left out."""
     files = [entry for entry in manifest["files"] if isinstance(entry, dict) and isinstance(entry.get("path"), str)]
-    gaps = manifest.get("gaps")
-    gaps = [gap for gap in gaps if isinstance(gap, dict)] if isinstance(gaps, list) else []
+    given = manifest.get("gaps")
+    gaps = [gap for gap in given if isinstance(gap, dict)] if isinstance(given, list) else []
+    # A "gaps" that is not a list (a number, a string, one object) is itself one malformed entry.
+    dropped_gaps = len(given) - len(gaps) if isinstance(given, list) else int(given is not None)
     identity = manifest.get("caller_identity")
     kept = {**manifest, "files": files, "gaps": gaps, "caller_identity": identity if isinstance(identity, dict) else None}
-    return kept, len(manifest["files"]) - len(files) + len(manifest.get("gaps") or []) - len(gaps)
+    return kept, len(manifest["files"]) - len(files) + dropped_gaps
 
 
 def read_folder(

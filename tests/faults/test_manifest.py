@@ -162,6 +162,17 @@ def test_a_broken_manifest_is_a_warning_and_the_evidence_loads(incident, copy_of
         flowforensics.load(folder, strict=True)
 
 
+@pytest.mark.parametrize("gaps", [1.0, "none", {"operation": "x"}])
+def test_gaps_that_are_not_a_list_are_a_warning_and_the_evidence_loads(incident, copy_of, gaps, figures):
+    # Found by the manifest fuzz: a number as "gaps" stopped load with a TypeError.
+    folder = copy_of()
+    manifest = json.loads((folder / "manifest.json").read_text())
+    (folder / "manifest.json").write_text(json.dumps({**manifest, "gaps": gaps}))
+    figures["faults injected"] += 1
+    evidence = flowforensics.load(folder)
+    assert len(evidence.events) == len(flowforensics.load(incident).events)
+
+
 def test_a_broken_manifest_does_not_stop_diagnose(copy_of):
     folder = copy_of()
     (folder / "manifest.json").write_text('{"files": ')
