@@ -24,6 +24,7 @@ os.environ.setdefault(
 )
 from moto.server import ThreadedMotoServer  # noqa: E402
 
+from .faults import FaultyEndpoint, faulty_endpoint
 from .helpers import ACCOUNT, REGION, TRUST, delivery_policy
 
 
@@ -223,3 +224,12 @@ def figures(request: pytest.FixtureRequest) -> Iterator[Counter[str]]:
     if target and counts:
         with open(target, "a", encoding="utf-8") as handle:
             handle.write(json.dumps({"test": request.node.nodeid, **counts}) + "\n")
+
+
+@pytest.fixture
+def endpoint(incident: dict[str, Any], figures: Counter[str]) -> Iterator[FaultyEndpoint]:
+    """A faulty endpoint in front of the requesting module's incident; its faults go to the figures."""
+    with faulty_endpoint(incident["endpoint"]) as fake:
+        yield fake
+    figures["faults injected"] += fake.injected
+    figures["hangs"] += 0  # a hang fails the test: every wait here is bounded

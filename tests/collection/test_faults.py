@@ -7,8 +7,6 @@ evidence file and never "not found"; the rest of the run goes on.
 from __future__ import annotations
 
 import json
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -24,7 +22,7 @@ from flowforensics.evidence.manifest import read_manifest, verify
 
 from . import faults
 from .conftest import build_incident
-from .faults import FaultyEndpoint, faulty_endpoint
+from .faults import FaultyEndpoint
 from .helpers import REGION, stubbed
 
 DENIED_EC2 = faults.aws_error("ec2", "UnauthorizedOperation", "You are not authorized to perform this operation.", 403)
@@ -36,14 +34,6 @@ def incident(moto_endpoint: str) -> dict[str, Any]:
     """The incident, built once: the faulty endpoint reads moto, never changes it."""
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60)
     return build_incident(moto_endpoint)
-
-
-@pytest.fixture
-def endpoint(incident: dict[str, Any], figures: Counter[str]) -> Iterator[FaultyEndpoint]:
-    with faulty_endpoint(incident["endpoint"]) as fake:
-        yield fake
-    figures["faults injected"] += fake.injected
-    figures["hangs"] += 0  # a hang fails the test: every wait here is bounded
 
 
 def _clients() -> dict[Any, Any]:

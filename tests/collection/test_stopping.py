@@ -12,8 +12,6 @@ import subprocess
 import sys
 import threading
 import time
-from collections import Counter
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -29,7 +27,7 @@ from flowforensics.evidence.manifest import read_manifest, verify
 
 from . import faults
 from .conftest import build_incident
-from .faults import FaultyEndpoint, faulty_endpoint
+from .faults import FaultyEndpoint
 from .test_faults import _clients
 
 # Longer than any test waits: the answer comes only when the endpoint stops at the test's end.
@@ -40,14 +38,6 @@ SILENT = faults.Fault(200, b"{}", "application/x-amz-json-1.1", delay=120.0)
 def incident(moto_endpoint: str) -> dict[str, Any]:
     requests.post(f"{moto_endpoint}/moto-api/reset", timeout=60)
     return build_incident(moto_endpoint)
-
-
-@pytest.fixture
-def endpoint(incident: dict[str, Any], figures: Counter[str]) -> Iterator[FaultyEndpoint]:
-    with faulty_endpoint(incident["endpoint"]) as fake:
-        yield fake
-    figures["faults injected"] += fake.injected
-    figures["hangs"] += 0  # a hang fails the test: every wait here is bounded
 
 
 def _wait_for(condition: Any, process: subprocess.Popen[str] | None = None) -> None:
