@@ -60,14 +60,15 @@ def _canonical(record: dict[str, Any]) -> str:
     return json.dumps(record, sort_keys=True, separators=(",", ":"), default=str)
 
 
-def _json_field(value: Any) -> Any:
-    # Some exporters write requestParameters/responseElements as JSON strings.
-    if isinstance(value, str) and value[:1] in "{[":
+def _object_field(value: Any) -> dict[str, Any] | None:
+    """requestParameters/responseElements as an object, or None: CloudTrail writes nothing else there."""
+    # Some exporters write them as JSON strings.
+    if isinstance(value, str) and value.lstrip()[:1] == "{":
         try:
-            return json.loads(value)
-        except ValueError:
-            return value
-    return value
+            value = json.loads(value)
+        except (ValueError, RecursionError):
+            return None
+    return value if isinstance(value, dict) else None
 
 
 def actor_of(identity: Any) -> tuple[str | None, str | None, str | None]:
@@ -87,6 +88,9 @@ def actor_of(identity: Any) -> tuple[str | None, str | None, str | None]:
     )
     return actor, scalar_text(identity.get("type")), issuer_arn
 
+
+# Fields of a record that must be objects: anything else there is malformed, and is left empty.
+_OBJECT_FIELDS = {"request": "requestParameters", "response": "responseElements"}
 
 # Fields of a record that must be text: an array or object there is malformed, and is left empty.
 _TEXT_FIELDS = {
@@ -109,7 +113,8 @@ def _wrong_types(record: dict[str, Any], row: dict[str, Any]) -> bool:
             return True
     elif identity is not None:
         return True
-    return any(record.get(key) is not None and row[column] is None for column, key in _TEXT_FIELDS.items())
+    return any(record.get(key) is not None and row[column] is None
+               for column, key in (_TEXT_FIELDS | _OBJECT_FIELDS).items())
 
 
 def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, Any]:
@@ -130,8 +135,7 @@ def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, A
         "actor_type": actor_type,
         "session_issuer": issuer,
         "read_only": read_only if isinstance(read_only, bool) else None,
-        "request": _json_field(record.get("requestParameters")),
-        "response": _json_field(record.get("responseElements")),
+        **{column: _object_field(record.get(key)) for column, key in _OBJECT_FIELDS.items()},
         "resources": record.get("resources"),
         "record": record,
         "source_file": source_file,

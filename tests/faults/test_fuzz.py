@@ -9,6 +9,7 @@ suite stays fast; the figures each test tried are recorded (see conftest.py).
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 from hypothesis import HealthCheck, given, settings
@@ -25,8 +26,11 @@ from tests.iam.test_properties import CASES, LAYERS, decide, with_statement
 ACCOUNT = "381492650217"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/flow-logs-role"
 GROUP = "/vpc/flow-logs/prod"
-FUZZ = settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture,
-                                                                      HealthCheck.too_slow])
+# The suite tries the same examples on every run, so that a red run can be reproduced;
+# FLOWFORENSICS_FUZZ=N explores N fresh random examples per test.
+EXPLORE = int(os.environ.get("FLOWFORENSICS_FUZZ", "0"))
+FUZZ = settings(max_examples=EXPLORE or 10, derandomize=not EXPLORE, deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
 
 # Any JSON value, hostile numbers and strings included.
 SCALARS = st.one_of(

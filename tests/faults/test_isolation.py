@@ -76,7 +76,11 @@ CASES: dict[str, tuple[str | bytes, bytes | str, str | None]] = {
     "sessionIssuer a list": ("t.json", trail(record("e-iss", userIdentity={"sessionContext": {"sessionIssuer": [1]}})), WRONG),
     "errorMessage an object": ("t.json", trail(record("e-msg", errorCode="AccessDenied", errorMessage={"a": 1})), WRONG),
     "requestParameters nested 5,000 deep as a string": (
-        "t.json", trail(record("e-deep", requestParameters="[" * 5000 + "]" * 5000)), "1 CloudTrail records are malformed (skipped)"),
+        "t.json", trail(record("e-deep", requestParameters="[" * 5000 + "]" * 5000)), WRONG),
+    "requestParameters nested 5,000 deep as an object string": (
+        "t.json", trail(record("e-deep", requestParameters='{"a":' * 5000 + "1" + "}" * 5000)), WRONG),
+    "requestParameters a list": ("t.json", trail(record("e-list", requestParameters=[None])), WRONG),
+    "responseElements a number": ("t.json", trail(record("e-five", responseElements=5)), WRONG),
     "AccessDenied without errorMessage": ("t.json", trail(DENIED_WITHOUT_MESSAGE), None),
     "a list roleName": ("t.json", trail(record(
         "e-role", eventSource="iam.amazonaws.com", eventName="PutRolePolicy", awsRegion="us-east-1", readOnly=False,
