@@ -186,8 +186,9 @@ def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = fro
     -------
     pandas.DataFrame
         The events to replay, oldest first: the role's, its managed policies' and every SCP change.
+        A change without a time cannot be placed among the others and is left out (the loader warns of it).
     """
-    changes = events[events["event_source"].isin(list(TABLES)) & events["error_code"].isna()]
+    changes = events[events["event_source"].isin(list(TABLES)) & events["error_code"].isna() & events["event_time"].notna()]
     known = [name in TABLES[source] for source, name in zip(changes["event_source"], changes["event_name"], strict=True)]
     changes = changes.loc[changes.index[known]]
     iam = changes["event_source"] == "iam.amazonaws.com"

@@ -12,7 +12,7 @@ import json
 import os
 from typing import Any
 
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 
 import flowforensics
@@ -95,8 +95,20 @@ def _counted(evidence) -> int:
     return len(evidence.events) + counters.duplicates + counters.malformed + counters.oversized
 
 
+def _iam(name: str, **fields: Any) -> dict[str, Any]:
+    """A record about the delivery role, as :func:`records` draws it before any field is replaced."""
+    return {"eventVersion": "1.09", "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "eu-west-1",
+            "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-0", "recipientAccountId": ACCOUNT,
+            "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/flow-logs-role/s",
+                             "accountId": ACCOUNT, "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ROLE}}},
+            "requestParameters": {"roleName": "flow-logs-role"}, "responseElements": None, **fields}
+
+
 @FUZZ
 @given(trail=st.lists(st.one_of(records(), JSON), max_size=6))
+# Found by exploring: a requestParameters that is a list; a role recreated by a CreateRole without a time.
+@example(trail=[_iam("PutRolePolicy"), _iam("DeleteRole", eventTime=None, requestParameters=[None])])
+@example(trail=[_iam("PutRolePolicy"), _iam("DeleteRole"), _iam("CreateRole", eventTime=None)])
 def test_no_exception_escapes_load_or_diagnose_and_no_record_is_lost(tmp_path_factory, trail, figures):
     root = tmp_path_factory.mktemp("fuzz")
     _folder(root, trail)
