@@ -104,6 +104,25 @@ _TEXT_FIELDS = {
 }
 
 
+# Names in requestParameters that the analysis matches against roles, policies, log groups and keys:
+# CloudTrail writes each as one string. Anything else is left empty, so that no change is replayed
+# on, nor matched to, a name it does not have.
+REQUEST_NAMES = ("roleName", "roleArn", "policyName", "policyArn", "policyId", "versionId", "targetId",
+                 "permissionsBoundary", "logGroupName", "logStreamName", "keyId", "kmsKeyId")
+
+
+def _names_not_text(row: dict[str, Any]) -> list[str]:
+    """Leave empty the :data:`REQUEST_NAMES` of the row's request that are not strings; their names."""
+    request = row["request"]
+    if request is None:
+        return []
+    wrong = [name for name in REQUEST_NAMES if request.get(name) is not None and not isinstance(request[name], str)]
+    if wrong:
+        # A copy: the record as read stays whole in the ``record`` column.
+        row["request"] = {key: value for key, value in request.items() if key not in wrong}
+    return wrong
+
+
 def _wrong_types(record: dict[str, Any], row: dict[str, Any]) -> bool:
     """Whether a field of the record was of a type CloudTrail never writes there (and was left empty)."""
     identity = record.get("userIdentity")
@@ -163,7 +182,8 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
     for document in documents:
         if document.kind not in ("lookup_events", "cloudtrail_log", "cloudtrail_records"):
             continue
-        without_time = without_id = collisions = kept_here = wrong_types = 0
+        without_time = without_id = collisions = kept_here = wrong_types = unnamed = 0
+        wrong_names: set[str] = set()
         before = counters.unreadable
         malformed = oversized = 0
         for record in _records(document, counters):
@@ -197,6 +217,9 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             if row["event_time"] is None:
                 without_time += 1
             wrong_types += _wrong_types(record, row)
+            names = _names_not_text(row)
+            unnamed += bool(names)
+            wrong_names.update(names)
             rows.append(row)
         unreadable = counters.unreadable - before
         for count, what in (
@@ -204,6 +227,8 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             (without_id, "have no eventID (kept, with an id derived from their content)"),
             (collisions, "reuse an eventID already taken by a different record (kept as ID#N)"),
             (wrong_types, "have fields of a type CloudTrail does not write there (kept, those fields left empty)"),
+            (unnamed, f"have names in requestParameters that are not text ({', '.join(sorted(wrong_names))}; kept, "
+                      "those names left empty)"),
         ):
             if count:
                 counters.notes.append(LoadProblem(document.path, f"{count} of {kept_here} CloudTrail records {what}"))

@@ -15,6 +15,13 @@ from typing import Any
 ABSENT = re.compile(r"role (\S+) does not exist")
 AWS_NAMED = re.compile(r"allows the (\S+) action")
 UNSEEN = "a policy the evidence does not show"
+# A negative subject ("no policy", "nothing", "none of them") with a negated verb in the same clause:
+# "no policy does not allow it" says the opposite of what it means.
+NEGATIVE_SUBJECT = r"\b(?:no|none|nothing|nobody|neither)\b"
+NEGATED_VERB = (r"\b(?:does|do|did|is|are|was|were|has|have|can|could|would|will|may|must)(?:\s+not|n't)\b"
+                r"|\bcannot\b|\bnever\b")
+DOUBLE_NEGATIVE = re.compile(rf"{NEGATIVE_SUBJECT}(?:\s+\S+){{0,8}}?\s+(?:{NEGATED_VERB})", re.IGNORECASE)
+CLAUSE_BREAKS = re.compile(r"[;:,()]|\s(?:but|and|so|because|while|though|which|that|since|when|or)\s")
 # The sources a finding may cite besides event ids and files: the kinds of output the frames were read from.
 GAP_CITATION = "manifest.json gaps: "
 STATE_STATUSES = {"failing": {"FAILED", "DELETED"}, "unknown": {"UNKNOWN"}, "at-risk": {"SUCCESS"},
@@ -85,6 +92,16 @@ def _unseen_policy(entry: dict[str, Any], context: Context) -> list[str]:
     return problems
 
 
+def _double_negatives(entry: dict[str, Any], context: Context) -> list[str]:
+    problems = []
+    for finding in entry["findings"]:
+        for clause in CLAUSE_BREAKS.split(finding["summary"]):
+            found = DOUBLE_NEGATIVE.search(clause)
+            if found:
+                problems.append(f"{finding['code']}: a double negative: {found.group(0)!r}")
+    return problems
+
+
 def _citations(entry: dict[str, Any], context: Context) -> list[str]:
     evidence = context.evidence
     ids = set(evidence.events["event_id"].dropna())
@@ -140,6 +157,8 @@ RULES: tuple[Rule, ...] = (
          "recreated role is not said not to exist", _recreated),
     Rule("unseen-policy-only-when-unexplained", "'a policy the evidence does not show' is blamed only for what "
          "the shown policies allow", _unseen_policy),
+    Rule("no-double-negative", "no clause of a finding has a negative subject with a negated verb ('no policy "
+         "does not allow it')", _double_negatives),
     Rule("citations-exist", "every evidence item a finding cites is in the evidence", _citations),
     Rule("root-cause-not-contradicted", "the root cause's finding is confirmed, never ruled out, and no other "
          "finding confirms a healthy flow log", _root_cause_kept),

@@ -84,7 +84,18 @@ CASES: dict[str, tuple[str | bytes, bytes | str, str | None]] = {
     "AccessDenied without errorMessage": ("t.json", trail(DENIED_WITHOUT_MESSAGE), None),
     "a list roleName": ("t.json", trail(record(
         "e-role", eventSource="iam.amazonaws.com", eventName="PutRolePolicy", awsRegion="us-east-1", readOnly=False,
-        requestParameters={"roleName": ["prod-core-vpc-flow-logs-role", "x"], "policyName": "p", "policyDocument": "{}"})), None),
+        requestParameters={"roleName": ["prod-core-vpc-flow-logs-role", "x"], "policyName": "p", "policyDocument": "{}"})),
+        "1 of 2 CloudTrail records have names in requestParameters that are not text (roleName; kept, those names left empty)"),
+    "a list kmsKeyId": ("t.json", trail(record(
+        "e-kms", eventSource="logs.amazonaws.com", eventName="AssociateKmsKey", awsRegion="eu-west-1", readOnly=False,
+        requestParameters={"logGroupName": "/vpc/flow-logs/prod-core", "kmsKeyId": ["k1", "k2"]})),
+        "1 of 2 CloudTrail records have names in requestParameters that are not text (kmsKeyId; kept, those names "
+        "left empty)"),
+    "an object policyArn and a number roleName": ("t.json", trail(record(
+        "e-arn", eventSource="iam.amazonaws.com", eventName="AttachRolePolicy", awsRegion="us-east-1", readOnly=False,
+        requestParameters={"roleName": 7, "policyArn": {"arn": "arn:aws:iam::aws:policy/AdministratorAccess"}})),
+        "1 of 2 CloudTrail records have names in requestParameters that are not text (policyArn, roleName; kept, "
+        "those names left empty)"),
     "a list RoleName in get-role": ("role.json", json.dumps({"Role": {"RoleName": ["a"], "Arn": "arn:aws:iam::381492650217:role/a"}}),
                                     "1 values do not fit their field (left empty: role_name=['a'])"),
     "retentionInDays thirty": ("groups.json", json.dumps({"logGroups": [

@@ -77,6 +77,17 @@ LAYER_NAMES = {
     "session": "the session policy",
     "none": "no policy",
 }
+# Layer -> why it implicitly denies, in words: "no X allows it" where no policy of the layer allows,
+# "X does not allow it" for the one document of its layer (never "no policy does not allow it").
+IMPLICIT_DENIALS = {
+    "identity": "no identity policy of the role allows it",
+    "resource": "the trust policy does not allow it",
+    "boundary": "the permissions boundary does not allow it",
+    "scp": "a service control policy does not allow it",
+    "rcp": "a resource control policy does not allow it",
+    "session": "the session policy does not allow it",
+    "none": "no policy allows it",
+}
 
 
 def flow_log_arn(*, flow_log_id: str, region: str, account_id: str, partition: str = "aws") -> str:
@@ -133,9 +144,7 @@ class Check:
             )
         if self.kind == "trust":
             return f"no statement of the trust policy lets {SERVICE_PRINCIPAL} call {TRUST_ACTION}{closest}"
-        line = f"{what} is implicitly denied: {LAYER_NAMES[decision.decided_by]} does not allow it"
-        if decision.decided_by == "identity":
-            line = f"{what} is implicitly denied: no identity policy of the role allows it"
+        line = f"{what} is implicitly denied: {IMPLICIT_DENIALS[decision.decided_by]}"
         return f"{line} ({self.hint})" if self.hint else line + closest
 
     def _closest(self, verdict: DeliveryVerdict) -> str:
