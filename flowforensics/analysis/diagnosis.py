@@ -15,15 +15,14 @@ from dataclasses import replace
 from typing import Any
 
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
+from flowforensics.analysis.gaps import read_gaps
 from flowforensics.analysis.history import role_history
 from flowforensics.analysis.hypotheses import (
-    ABSENT_ERRORS,
     GLOBAL_REGION,
     HYPOTHESES,
     Case,
     Outcome,
     collected_key_policy,
-    gap_service,
     last_worked,
     latent_cause,
     trail_missing,
@@ -116,8 +115,14 @@ def _choose(outcomes: list[Outcome], reference: Any) -> Outcome | None:
     return max(confirmed, key=lambda o: _rank(o, reference)) if confirmed else None
 
 
-def _gap_findings(evidence: Any, code: str, region: str | None, *, besides: tuple[str, ...] = ()) -> list[Finding]:
-    """The gaps that leave ``code`` unconfirmed, one inconclusive finding each (``besides``: services it does not rest on)."""
+def _gap_findings(evidence: Any, code: str, region: str | None, *, besides: tuple[str, ...] = (), start: Any = None,
+                  end: Any = None) -> list[Finding]:
+    """The gaps that leave ``code`` unconfirmed, one inconclusive finding each.
+
+    ``besides``: services it does not rest on; ``start``..``end``: when its evidence lies (from the
+    change that triggered it to the failure it explains), so a read that failed outside that time
+    leaves it proven.
+    """
     hypothesis = next((h for h in HYPOTHESES if h.code == code), None)
     if hypothesis is None:
         return []
@@ -125,14 +130,13 @@ def _gap_findings(evidence: Any, code: str, region: str | None, *, besides: tupl
     # The changes a global cause rests on are IAM's and Organizations', which CloudTrail logs in us-east-1.
     trail_regions = {None, GLOBAL_REGION} if hypothesis.global_evidence else regions
     findings = []
-    for gap in evidence.gaps:
-        service = gap_service(gap)
-        if gap.get("error_code") in ABSENT_ERRORS or service in besides:
+    for gap in read_gaps(evidence):
+        if gap.service in besides or gap.service not in hypothesis.services:
             continue
-        if service in hypothesis.services and gap.get("region") in (trail_regions if service == "cloudtrail" else regions):
+        if gap.region in (trail_regions if gap.service == "cloudtrail" else regions) and gap.overlaps(start, end):
             findings.append(Finding("inconclusive", "inconclusive",
-                                    f"{gap.get('operation')} could not be read ({gap.get('error_code')}: {gap.get('error_message')}), "
-                                    f"so {code} cannot be confirmed", [f"manifest.json gaps: {gap.get('operation')}"]))
+                                    f"{gap.operation} could not be read{gap.window()} ({gap.error_code}: {gap.error_message}), "
+                                    f"so {code} cannot be confirmed", [f"manifest.json gaps: {gap.operation}"]))
     return findings
 
 
@@ -415,7 +419,10 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     code = chosen.finding.code if chosen is not None else None
     # A cause the collected documents show does not rest on CloudTrail: its gaps leave only the trigger unknown.
     documented = ("cloudtrail",) if latent is not None and latent.trigger is None else ()
-    gaps = _gap_findings(evidence, code, subject.region, besides=documented) if code else []
+    # The cause's evidence lies from its trigger to the failure it explains (the latest state when none).
+    since = chosen.trigger["event_time"] if chosen is not None and chosen.trigger else None
+    gaps = _gap_findings(evidence, code, subject.region, besides=documented, start=_time(since),
+                         end=case.reference) if code else []
     if gaps:
         findings += gaps
         chosen, code = None, "inconclusive"

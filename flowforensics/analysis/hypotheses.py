@@ -13,6 +13,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowforensics.analysis.gaps import Gap, missing, unread
 from flowforensics.analysis.history import RoleHistory
 from flowforensics.analysis.observed import SERVICE, Signal, Subject
 from flowforensics.analysis.results import Finding
@@ -183,40 +184,27 @@ def _no_role(case: Case, code: str) -> Outcome:
                            "(no describe-flow-logs output or CreateFlowLogs event names it)", []))
 
 
-# Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
-# and CloudTrail Lake or Athena queries count as CloudTrail.
-GAP_SERVICES = {"s3": "cloudtrail", "athena": "cloudtrail"}
-# A read refused because the resource is gone is evidence of absence, not missing evidence.
-ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
+def _regional_trail_gaps(case: Case) -> list[Gap]:
+    """The CloudTrail reads of the flow log's region that failed over the time a cause of the failure lies in."""
+    return missing(case.evidence, "cloudtrail", {case.subject.region, None}, end=case.reference)
 
 
-def gap_service(gap: dict[str, Any]) -> str:
-    """The evidence source a manifest gap leaves unread (``cloudtrail``, ``iam``, ``logs``...)."""
-    service = str(gap.get("operation", "")).split(":", 1)[0]
-    return GAP_SERVICES.get(service, service)
+def _not_in_read(case: Case, what: str, gaps: list[Gap]) -> str:
+    """``no WHAT is in the events read, but CloudTrail could not be read: ...``: "no event" said only of the part read."""
+    return f"no {what} is in the CloudTrail events read {case.between()}, but CloudTrail could not be read: {unread(gaps)}"
 
 
-def missing_reads(evidence: Any, service: str, regions: set[str | None]) -> list[dict[str, Any]]:
-    """The manifest's gaps of ``service`` in ``regions`` (None: global), except reads refused as "not found"."""
-    return [gap for gap in evidence.gaps if gap_service(gap) == service and gap.get("region") in regions
-            and gap.get("error_code") not in ABSENT_ERRORS]
-
-
-def unread(gaps: list[dict[str, Any]]) -> str:
-    """The gaps as evidence: ``OPERATION in REGION (ERROR: MESSAGE)``, each once."""
-    said = [f"{gap.get('operation')} in {gap.get('region') or 'every region'} ({gap.get('error_code')}: "
-            f"{gap.get('error_message')})" for gap in gaps]
-    return "; ".join(dict.fromkeys(said))
-
-
-def _regional_trail_gaps(case: Case) -> str:
-    """The CloudTrail reads of the flow log's region that failed, as said in a finding ("" when none did)."""
-    return unread(missing_reads(case.evidence, "cloudtrail", {case.subject.region, None}))
+def _none_between(case: Case, what: str) -> str:
+    """``no WHAT between A and B``, naming the reads that failed after the failure began (they do not bear on it)."""
+    later = [gap for gap in missing(case.evidence, "cloudtrail", {case.subject.region, None}) if case.reference is not None
+             and gap.start is not None and gap.start > case.reference]
+    said = f"no {what} {case.between()}"
+    return f"{said} (CloudTrail could not be read after the failure began: {unread(later)})" if later else said
 
 
 def trail_missing(case: Case) -> str:
     """Why no CloudTrail event shows what changed the role: none in the evidence, or CloudTrail unreadable."""
-    gaps = missing_reads(case.evidence, "cloudtrail", {GLOBAL_REGION, None})
+    gaps = missing(case.evidence, "cloudtrail", {GLOBAL_REGION, None}, end=case.reference)
     if gaps:
         return f"CloudTrail could not be read: {unread(gaps)}; so nothing shows what changed it"
     role = case.subject.role_arn.rsplit("/", 1)[-1]
@@ -450,11 +438,11 @@ def _flow_log_deleted(case: Case) -> Outcome:
     if flow_log.get("source") == "describe-flow-logs":
         return Outcome(Finding(code, "ruled_out", "describe-flow-logs still lists the flow log", [flow_log.get("source_file")]))
     unread_here = _regional_trail_gaps(case)
+    what = f"DeleteFlowLogs event for {case.subject.flow_log_id}"
     if unread_here:
-        return Outcome(Finding(code, "inconclusive", f"no DeleteFlowLogs event for {case.subject.flow_log_id} is in the "
-                                                     f"evidence, but CloudTrail could not be read: {unread_here}", []))
+        return Outcome(Finding(code, "inconclusive", _not_in_read(case, what, unread_here), []))
     if len(case.evidence.events):
-        return Outcome(Finding(code, "ruled_out", f"no DeleteFlowLogs event for {case.subject.flow_log_id} {case.between()}", []))
+        return Outcome(Finding(code, "ruled_out", _none_between(case, what), []))
     return Outcome(Finding(code, "inconclusive", "neither describe-flow-logs output nor CloudTrail events show whether the flow log exists", []))
 
 
@@ -473,12 +461,12 @@ def _log_group_deleted(case: Case) -> Outcome:
     last = _latest_before(events, case)
     if last is None or last["event_name"] != "DeleteLogGroup":
         exists = (case.evidence.log_groups["log_group"] == group).any()
-        unread_here = "" if exists else _regional_trail_gaps(case)
+        unread_here = [] if exists else _regional_trail_gaps(case)
         verdict = "ruled_out" if exists or (len(case.evidence.events) and not unread_here) else "inconclusive"
-        why = "describe-log-groups lists it" if exists else f"no DeleteLogGroup event for it {case.between()}"
+        why = "describe-log-groups lists it" if exists else _none_between(case, "DeleteLogGroup event for it")
         if unread_here:
-            return Outcome(Finding(code, verdict, f"no DeleteLogGroup event for log group {group} is in the evidence, "
-                                                  f"but CloudTrail could not be read: {unread_here}", []))
+            return Outcome(Finding(code, verdict, _not_in_read(case, f"DeleteLogGroup event for log group {group}",
+                                                               unread_here), []))
         return Outcome(Finding(code, verdict, f"log group {group} was not deleted before the failure: {why}", []))
     later = events[(events["event_time"] > last["event_time"]) & (events["event_name"] == "CreateLogGroup")]
     recovery = event_ref(later.iloc[0]) if len(later) else None
@@ -612,12 +600,11 @@ def _kms_key_denied(case: Case) -> Outcome:
             return Outcome(Finding(code, "confirmed", f"the policy of key {collected[0]}, as collected, does not let "
                                                       f"CloudWatch Logs use it for log group {group}", [collected[2]]))
         unread_here = _regional_trail_gaps(case)
+        what = f"change that left CloudWatch Logs unable to use key {', '.join(sorted(ids))}"
         if unread_here:
-            return Outcome(Finding(code, "inconclusive", f"no change in the evidence left CloudWatch Logs unable to use key "
-                                                         f"{', '.join(sorted(ids))}, but CloudTrail could not be read: "
-                                                         f"{unread_here}", []))
+            return Outcome(Finding(code, "inconclusive", _not_in_read(case, what, unread_here), []))
         return Outcome(Finding(code, "ruled_out" if len(case.evidence.events) else "inconclusive",
-                               f"no change {case.between()} left CloudWatch Logs unable to use key {', '.join(sorted(ids))}", []))
+                               _none_between(case, what), []))
     when, _good, trigger = before[-1]
     fixed = next((item for item in rows if item[0] > when and item[1]), None)
     recovery = event_ref(fixed[2]._asdict()) if fixed else None
