@@ -4,7 +4,8 @@ The archive (local, or ``s3://bucket/prefix`` read with ``ListObjectsV2`` and ``
 read-only hook) is read by :func:`flowforensics.evidence.archive.read_archive`. Each archive file with kept
 records becomes one CloudTrail log file of the folder, under the same key below ``cloudtrail/archive/``;
 ``manifest.json`` lists, under ``archive``, every archive file read (key, size, SHA-256 of the compressed
-object, records, kept) and every file skipped with the reason, so that an auditor can re-hash the archive.
+object, records, kept), every file or folder skipped with the reason, and every folder listed (files were
+looked for only there), so that an auditor can re-hash the archive and see what was not looked at.
 """
 
 from __future__ import annotations
@@ -120,6 +121,7 @@ def collect_from_archive(
         "outside_window": read.outside_window,
         "files_read": read.read,
         "files_skipped": read.skipped,
+        "listed": read.listed,
     }
     writer.close()
     return ArchiveCollection(Path(out), read)

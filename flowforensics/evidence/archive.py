@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import os
 import re
-import stat
 import sys
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator
@@ -31,6 +30,17 @@ from pathlib import Path
 from typing import Any
 
 from flowforensics.errors import EvidenceError
+from flowforensics.evidence.archive_listing import (
+    DATED,
+    LocalStore,
+    S3Store,
+    Store,
+    period,
+    position,
+    s3_location,
+    walk,
+)
+from flowforensics.evidence.archive_listing import ArchiveObject as _Object
 from flowforensics.evidence.manifest import MANIFEST_NAME
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
 from flowforensics.evidence.records import Keep, read_file
@@ -42,10 +52,9 @@ ARCHIVE_KEY = re.compile(
     r"(?P<year>\d{4})/(?P<month>\d{2})/(?P<day>\d{2})/(?P<name>[^/]+\.json(?:\.gz)?)$"
 )
 LAYOUT = "AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz"
-# CloudTrail delivers a file about every five minutes, into the folder of its delivery date: an event
-# just before the window's end can be in the next day's folder.
+# CloudTrail files a log under the UTC day it delivers it, usually within about 15 minutes of its events,
+# sometimes hours later: files delivered up to a day after the window's end are read.
 DELIVERY_MARGIN = timedelta(days=1)
-MAX_OBJECT_BYTES = 256 << 20  # one compressed log file; CloudTrail's are a few MB
 MAX_FILE_BYTES = LIMITS.max_file_bytes  # once decompressed: the evidence reader's limit
 # With fewer files than this, worker processes cost more to start than they save.
 PARALLEL_FROM = 16
@@ -79,24 +88,45 @@ class Selection:
             raise EvidenceError("--end", "the window ends before it starts")
         return cls(frozenset(accounts), frozenset(regions), times[0], times[1])
 
+    def days(self) -> tuple[date | None, date | None]:
+        """The first and last delivery days (UTC) whose files can hold events of the window.
+
+        A file is filed under the day CloudTrail delivered it, after its events: files delivered before
+        the day of ``start`` hold none; files delivered up to :data:`DELIVERY_MARGIN` after ``end`` may.
+        """
+        return (self.start.date() if self.start else None, (self.end + DELIVERY_MARGIN).date() if self.end else None)
+
+    def folder_reason(self, level: str, name: str, dates: tuple[str, ...] = ()) -> str | None:
+        """Why a folder of the layout (an account, region, year, month or day, below ``dates``) is not
+        wanted, or ``None``."""
+        if level in ("account", "region"):
+            chosen = self.accounts if level == "account" else self.regions
+            return f"{level} {name} not selected" if chosen and name not in chosen else None
+        if level not in DATED:
+            return None
+        parts = (*dates, name)
+        days = period(parts)
+        if days is None:
+            return f"not a date: {'/'.join(parts)}"
+        first, last = self.days()
+        when = f"on {days[0]}" if len(parts) == 3 else f"in {'-'.join(parts)}"
+        if first is not None and days[1] < first:
+            return f"delivered {when}, before the window"
+        if last is not None and days[0] > last:
+            return f"delivered {when}, more than a day after the window"
+        return None
+
     def skip_reason(self, key: str) -> str | None:
         """Why the file at ``key`` is not read, or ``None`` when it is selected."""
         match = ARCHIVE_KEY.search(key)
         if match is None:
             return f"not a CloudTrail log file in AWS's layout ({LAYOUT})"
-        if self.accounts and match["account"] not in self.accounts:
-            return f"account {match['account']} not selected"
-        if self.regions and match["region"] not in self.regions:
-            return f"region {match['region']} not selected"
-        try:
-            delivered = date(int(match["year"]), int(match["month"]), int(match["day"]))
-        except ValueError:
-            return f"not a date: {match['year']}/{match['month']}/{match['day']}"
-        if self.start is not None and delivered < self.start.date():
-            return f"delivered on {delivered}, before the window"
-        if self.end is not None and delivered > (self.end + DELIVERY_MARGIN).date():
-            return f"delivered on {delivered}, more than a day after the window"
-        return None
+        reasons = (
+            self.folder_reason("account", match["account"]),
+            self.folder_reason("region", match["region"]),
+            self.folder_reason("day", match["day"], (match["year"], match["month"])),
+        )
+        return next((reason for reason in reasons if reason is not None), None)
 
     def in_window(self, record: Any) -> bool:
         """Whether a kept record's ``eventTime`` is in the window (a record without a readable time is kept)."""
@@ -127,6 +157,9 @@ class ArchiveRead:
         The files that could not be read, for the evidence's warnings.
     outside_window : int
         Kept-kind records of the chosen files whose time is outside the window (dropped).
+    listed : list of dict
+        Every listing made: ``prefix`` and ``depth`` (``one level`` or ``whole``); files are looked for
+        only there (:mod:`.archive_listing`).
     """
 
     source: str
@@ -135,6 +168,7 @@ class ArchiveRead:
     skipped: list[dict[str, Any]] = field(default_factory=list)
     problems: list[LoadProblem] = field(default_factory=list)
     outside_window: int = 0
+    listed: list[dict[str, str]] = field(default_factory=list)
 
     @property
     def records(self) -> int:
@@ -145,13 +179,6 @@ class ArchiveRead:
     def kept(self) -> int:
         """Records kept."""
         return sum(entry["kept"] for entry in self.read)
-
-
-@dataclass(frozen=True)
-class _Object:
-    key: str  # as shown and recorded: the local path, or s3://bucket/key
-    size: int
-    fetch: Callable[[], bytes]
 
 
 def is_archive(path: str | os.PathLike[str]) -> bool:
@@ -170,71 +197,6 @@ def is_archive(path: str | os.PathLike[str]) -> bool:
     if "AWSLogs" in folder.resolve().parts:
         return True
     return [entry.name for entry in os.scandir(folder) if not entry.name.startswith(".")] == ["AWSLogs"]
-
-
-def _read_local(path: Path, limit: int) -> bytes:
-    descriptor = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
-    with os.fdopen(descriptor, "rb") as handle:
-        if not stat.S_ISREG(os.fstat(handle.fileno()).st_mode):
-            raise ValueError("not a regular file: not read")
-        data = handle.read(limit + 1)
-    if len(data) > limit:
-        raise ValueError(f"larger than {limit >> 20} MiB compressed: not read (the limit on one log file)")
-    return data
-
-
-def _local_objects(root: Path) -> Iterator[_Object | tuple[str, str]]:
-    for dirpath, dirnames, filenames in os.walk(root):
-        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
-        for name in sorted(filenames):
-            if name.startswith("."):
-                continue
-            path = Path(dirpath) / name
-            info = os.lstat(path)
-            if not stat.S_ISREG(info.st_mode):
-                yield str(path), "not a regular file (a link, FIFO or device): not read"
-                continue
-            yield _Object(path.resolve().as_posix(), info.st_size, lambda path=path: _read_local(path, MAX_OBJECT_BYTES))
-
-
-def s3_location(url: str) -> tuple[str, str]:
-    """``s3://bucket/prefix`` -> (bucket, prefix)."""
-    bucket, _, prefix = url[len("s3://"):].partition("/")
-    if not bucket:
-        raise EvidenceError(url, "no bucket: write s3://BUCKET/PREFIX")
-    return bucket, prefix
-
-
-def _pages(client: Any, url: str, bucket: str, prefix: str) -> Iterator[dict[str, Any]]:
-    import botocore.exceptions
-
-    try:
-        yield from client.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix)
-    except botocore.exceptions.ClientError as exc:
-        error = exc.response.get("Error", {})
-        raise EvidenceError(url, f"cannot list the archive ({error.get('Code')}: {error.get('Message')})") from None
-    except botocore.exceptions.BotoCoreError as exc:
-        raise EvidenceError(url, f"cannot list the archive ({exc})") from None
-
-
-def _s3_objects(url: str, client: Any) -> Iterator[_Object | tuple[str, str]]:
-    bucket, prefix = s3_location(url)
-    for page in _pages(client, url, bucket, prefix):
-        for item in page.get("Contents") or []:
-            key, size = item["Key"], item["Size"]
-            shown = f"s3://{bucket}/{key}"
-            if size > MAX_OBJECT_BYTES:
-                yield shown, f"larger than {MAX_OBJECT_BYTES >> 20} MiB compressed: not read (the limit on one log file)"
-                continue
-
-            def fetch(key: str = key) -> bytes:
-                body = client.get_object(Bucket=bucket, Key=key)["Body"]
-                try:
-                    return body.read(MAX_OBJECT_BYTES + 1)
-                finally:
-                    body.close()
-
-            yield _Object(shown, size, fetch)
 
 
 def _progress(total: int) -> Any:
@@ -277,16 +239,19 @@ def read_archive(
         When the path does not exist.
     """
     source = os.fspath(path)
+    store: Store
     if source.startswith("s3://"):
-        objects: Iterable[_Object | tuple[str, str]] = _s3_objects(source, s3_client or _s3_client())
+        store = S3Store(source, s3_client or _s3_client())
+        *names, partial = s3_location(source)[1].split("/")
+        prefix = "".join(f"{name}/" for name in names)
     else:
         root = Path(source)
         if not root.is_dir():
             raise EvidenceError(source, "no such folder")
-        objects = _local_objects(root)
-    result = ArchiveRead(source)
+        store, prefix, partial, names = LocalStore(root), "", "", list(root.resolve().parts[1:])
+    result = ArchiveRead(source, listed=store.listed)
     chosen = []
-    for item in objects:
+    for item in walk(store, selection, prefix, partial, position(names)):
         if isinstance(item, tuple):
             result.skipped.append({"key": item[0], "reason": item[1]})
             continue

@@ -6,6 +6,7 @@ import hashlib
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
 import boto3
 import pytest
@@ -20,7 +21,7 @@ from flowforensics.scenarios import write_scenario
 
 sys.path.insert(0, str(Path(__file__).parents[1] / "scenarios"))
 sys.path.insert(0, str(Path(__file__).parents[1] / "evidence"))
-from archive_layout import noise, write_archive  # noqa: E402
+from archive_layout import ORG, ORG_ACCOUNT, PLAIN_ACCOUNT, noise, write_archive, write_trail_bucket  # noqa: E402
 from helpers import cloudtrail_records  # noqa: E402
 
 SCENARIO = "permission-removed"
@@ -89,6 +90,8 @@ def test_collect_from_s3_reads_through_the_read_only_hook(
         {"key": f"s3://{BUCKET}/AWSLogs/README.txt", "reason": "not a CloudTrail log file in AWS's layout "
                                                               "(AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz)"}]
     assert set(load(out).events["event_id"]) == set(load(archive).events["event_id"])
+    assert manifest["archive"]["listed"][:2] == [{"prefix": f"s3://{BUCKET}/AWSLogs/", "depth": "one level"},
+                                                 {"prefix": f"s3://{BUCKET}/AWSLogs/o-a1b2c3d4e5/", "depth": "one level"}]
 
     # Only the two read calls were made, each let through by the hook.
     calls: list[str] = []
@@ -106,3 +109,75 @@ def test_a_missing_bucket_is_one_line(moto_endpoint: str, tmp_path: Path, capsys
     assert "cannot list the archive (NoSuchBucket" in capsys.readouterr().err
 
 
+
+
+@pytest.fixture(scope="module")
+def trail_bucket(tmp_path_factory: pytest.TempPathFactory, moto_endpoint: str) -> dict[str, Any]:
+    """An organisation's trail bucket in moto (tests/evidence/archive_layout.py), and its local copy."""
+    folder = write_scenario(SCENARIO, tmp_path_factory.mktemp("scenario") / SCENARIO)
+    root = tmp_path_factory.mktemp("bucket")
+    records = write_trail_bucket(root, cloudtrail_records(folder))
+    s3 = boto3.client("s3", endpoint_url=moto_endpoint, aws_access_key_id="testing", aws_secret_access_key="testing",
+                      region_name="eu-west-1")
+    s3.create_bucket(Bucket="org-trail-layout", CreateBucketConfiguration={"LocationConstraint": "eu-west-1"})
+    for path in sorted(p for p in root.rglob("*") if p.is_file()):
+        s3.put_object(Bucket="org-trail-layout", Key=path.relative_to(root).as_posix(), Body=path.read_bytes())
+    return {"root": root, "records": records}
+
+
+def _counted(endpoint: str) -> tuple[Any, list[tuple[str, str | None]]]:
+    """A read-only S3 client, and every ListObjectsV2 request it sends (one a page): (Prefix, Delimiter)."""
+    client = boto3.client("s3", endpoint_url=endpoint)
+    readonly.install(client)
+    calls: list[tuple[str, str | None]] = []
+    client.meta.events.register(
+        "provide-client-params.s3.ListObjectsV2", lambda params, **_: calls.append((params["Prefix"], params.get("Delimiter"))))
+    return client, calls
+
+
+def _every_choice(endpoint: str, selection: Selection) -> list[str]:
+    """What listing the whole bucket and choosing by key gives."""
+    client = boto3.client("s3", endpoint_url=endpoint)
+    keys = [item["Key"] for page in client.get_paginator("list_objects_v2").paginate(Bucket="org-trail-layout")
+            for item in page.get("Contents", [])]
+    return [f"s3://org-trail-layout/{key}" for key in keys if selection.skip_reason(key) is None]
+
+
+DAY = "2024-02-06"
+TRAIL = f"AWSLogs/{ORG}/{ORG_ACCOUNT}/CloudTrail"
+NEXT = "2024/02/07/"  # the delivery margin's day
+
+
+@pytest.mark.parametrize(("source", "selection", "listed"), [
+    # One account, region and day of the organisation: the organisation's folder, the day and the next.
+    (f"AWSLogs/{ORG}", {"accounts": [ORG_ACCOUNT], "regions": ["eu-west-1"]},
+     [(f"AWSLogs/{ORG}", "/"), (f"{TRAIL}/eu-west-1/2024/02/06/", None), (f"{TRAIL}/eu-west-1/{NEXT}", None)]),
+    # Organisations, accounts and regions found one level at a time; the other account's folders not listed.
+    ("AWSLogs/", {"accounts": [ORG_ACCOUNT]},
+     [("AWSLogs/", "/"), (f"{TRAIL}/", "/"),
+      *[(f"{TRAIL}/{region}/{day}", None) for region in ("eu-west-1", "us-east-1") for day in ("2024/02/06/", NEXT)]]),
+    # The whole bucket: the trail's key prefix found too; every account's regions listed.
+    ("", {"regions": ["us-east-1"]},
+     [("", "/"), ("AWSLogs/", "/"),
+      *[(f"AWSLogs/{PLAIN_ACCOUNT}/CloudTrail/us-east-1/{day}", None) for day in ("2024/02/06/", NEXT)],
+      (f"AWSLogs/{ORG}/", "/"),
+      *[(f"AWSLogs/{ORG}/{ORG_ACCOUNT}/CloudTrail/us-east-1/{day}", None) for day in ("2024/02/06/", NEXT)],
+      ("custom-prefix/", "/"), ("custom-prefix/AWSLogs/", "/"), (f"custom-prefix/AWSLogs/{ORG}/", "/"),
+      *[(f"custom-prefix/AWSLogs/{ORG}/444455556666/CloudTrail/us-east-1/{day}", None) for day in ("2024/02/06/", NEXT)]]),
+])
+def test_an_s3_archive_is_listed_only_where_the_selection_can_be(
+    trail_bucket: dict[str, Any], moto_endpoint: str, source: str, selection: dict[str, Any], listed: list[Any]
+) -> None:
+    client, calls = _counted(moto_endpoint)
+    chosen = Selection.of(**selection, start=f"{DAY}T00:00Z", end=f"{DAY}T23:59:59Z")
+    read = read_archive(f"s3://org-trail-layout/{source}", chosen, s3_client=client, workers=1)
+    assert calls == listed
+    assert [entry["prefix"] for entry in read.listed] == [f"s3://org-trail-layout/{prefix}" for prefix, _ in listed]
+    assert read.read and [e["key"] for e in read.read] == [
+        key for key in _every_choice(moto_endpoint, chosen) if key.startswith(f"s3://org-trail-layout/{source}")]
+    # The same records as the same files read from a local copy of the bucket.
+    top = trail_bucket["root"].resolve()
+    local = read_archive(top, chosen, workers=1)
+    assert [(d.path, d.content) for d in read.documents] == [
+        (f"s3://org-trail-layout/{Path(d.path).relative_to(top).as_posix()}", d.content) for d in local.documents
+        if Path(d.path).relative_to(top).as_posix().startswith(source)]

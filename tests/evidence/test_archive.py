@@ -71,19 +71,31 @@ def test_a_diagnosis_from_an_archive_equals_the_one_from_the_same_events_in_a_fo
     assert {e["key"].split("/AWSLogs/")[1].split("/")[1] for e in only_one.read} == {selection_account}
 
 
-def test_files_are_chosen_from_their_keys_and_every_file_is_accounted_for(archive: Path, incident: list[dict[str, Any]]) -> None:
+def test_files_are_chosen_from_their_keys_and_only_their_folders_are_listed(archive: Path, incident: list[dict[str, Any]]) -> None:
     day = incident[0]["eventTime"][:10]
-    read = read_archive(archive, Selection.of(accounts=["999988887777"], regions=["us-east-1"], start=f"{day}T00:00Z", end=f"{day}T23:59Z"))
+    selection = Selection.of(accounts=["999988887777"], regions=["us-east-1"], start=f"{day}T00:00Z", end=f"{day}T23:59Z")
+    read = read_archive(archive, selection)
     files = sorted(p for p in archive.rglob("*") if p.is_file())
-    assert len(read.read) + len(read.skipped) == len(files)
-    reasons = {entry["reason"] for entry in read.skipped}
-    assert "account 381492650217 not selected" in reasons
-    assert any(r.startswith("not a CloudTrail log file in AWS's layout") for r in reasons)  # the digest
+    assert [e["key"] for e in read.read] == [p.resolve().as_posix() for p in files if selection.skip_reason(str(p)) is None]
+    # The top, AWSLogs/ (to find the organisations) and the day: not the other account, the digests, other days.
+    folder = f"AWSLogs/o-a1b2c3d4e5/999988887777/CloudTrail/us-east-1/{day.replace('-', '/')}/"
+    assert [(e["prefix"], e["depth"]) for e in read.listed] == [
+        (f"{archive.resolve().as_posix()}/", "one level"),
+        (f"{archive.resolve().as_posix()}/AWSLogs/", "one level"),
+        (f"{archive.resolve().as_posix()}/{folder}", "whole"),
+    ]
+    assert read.skipped == []
     for entry in read.read:
         assert "/999988887777/CloudTrail/us-east-1/" in entry["key"]
         assert entry["sha256"] == hashlib.sha256(Path(entry["key"]).read_bytes()).hexdigest()
         assert entry["size"] == Path(entry["key"]).stat().st_size
     assert read.records == sum(e["records"] for e in read.read) > read.kept
+    # Folders found by listing and not wanted are said so; without a window a region is listed whole.
+    other = read_archive(archive, Selection.of(accounts=["381492650217"], regions=["eu-west-1"]))
+    top = archive.resolve().as_posix()
+    assert other.skipped == [{"key": f"{top}/AWSLogs/999988887777/", "reason": "account 999988887777 not selected: not listed"}]
+    assert other.read and all("/381492650217/CloudTrail/eu-west-1/" in e["key"] for e in other.read)
+    assert other.listed[-1] == {"prefix": f"{top}/AWSLogs/o-a1b2c3d4e5/381492650217/CloudTrail/eu-west-1/", "depth": "whole"}
 
 
 def test_the_window_drops_files_delivered_before_it_and_events_outside_it(archive: Path, incident: list[dict[str, Any]]) -> None:
