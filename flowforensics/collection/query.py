@@ -1,10 +1,11 @@
 """Athena and CloudTrail Lake: run the kept-events query, poll it, and write its rows as CloudTrail records.
 
 Both engines are driven by one loop; what differs (operation names, where the state and the bytes
-scanned are in a response, which states are final) is data, :data:`ENGINES`. The evidence folder gets
-the records as one ``{"Records": [...]}`` file, which the loader reads like any trail file, and the
-manifest a ``queries`` entry: the engine, the query id, the SQL and its parameters, the table or event
-data store, the partitions read, the final state and the bytes scanned.
+scanned are in a response, which states are final) is data, :data:`ENGINES`. Each results page is
+written as it arrives, as one ``{"Records": [...]}`` file that the loader reads like any trail file, so
+memory is one page whatever the size of the result; the manifest gets a ``queries`` entry: the engine,
+the query id, the SQL and its parameters, the table or event data store, the partitions read, the final
+state, the bytes scanned, and the files, pages and records written (``complete`` once the last page is).
 
 A query that fails, outlasts ``deadline`` or is interrupted (Ctrl-C) is stopped (``StopQueryExecution``,
 ``CancelQuery``: the only calls besides the starts that are not reads, :mod:`.readonly`) and recorded
@@ -15,7 +16,7 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -109,33 +110,43 @@ def window(start: datetime | None, end: datetime | None, now: datetime) -> tuple
     return start.astimezone(UTC), end.astimezone(UTC)
 
 
-def _athena_rows(pages: list[dict[str, Any]]) -> list[dict[str, str | None]]:
+def _athena_rows(page: dict[str, Any], first: bool, names: list[str]) -> tuple[list[dict[str, str | None]], list[str]]:
+    result = page.get("ResultSet") or {}
+    names = names or [c.get("Name", "") for c in (result.get("ResultSetMetadata") or {}).get("ColumnInfo", [])]
     rows: list[dict[str, str | None]] = []
-    names: list[str] = []
-    for number, page in enumerate(pages):
-        result = page.get("ResultSet") or {}
-        names = names or [c.get("Name", "") for c in (result.get("ResultSetMetadata") or {}).get("ColumnInfo", [])]
-        for index, row in enumerate(result.get("Rows") or []):
-            values = [cell.get("VarCharValue") for cell in row.get("Data") or []]
-            if number == 0 and index == 0 and values == names:
-                continue  # Athena's first row of a SELECT is the header
-            rows.append(dict(zip(names, values, strict=False)))
-    return rows
+    for index, row in enumerate(result.get("Rows") or []):
+        values = [cell.get("VarCharValue") for cell in row.get("Data") or []]
+        if first and index == 0 and values == names:
+            continue  # Athena's first row of a SELECT is the header
+        rows.append(dict(zip(names, values, strict=False)))
+    return rows, names
 
 
-def _lake_rows(pages: list[dict[str, Any]]) -> list[dict[str, str | None]]:
+def _lake_rows(page: dict[str, Any], first: bool, names: list[str]) -> tuple[list[dict[str, str | None]], list[str]]:
     # Each row is a list of one-entry {column: value} maps.
-    return [
-        {name: value for cell in row for name, value in cell.items()}
-        for page in pages
-        for row in page.get("QueryResultRows") or []
-    ]
+    return [{name: value for cell in row for name, value in cell.items()} for row in page.get("QueryResultRows") or []], names
 
 
-_ROWS: dict[str, Callable[[list[dict[str, Any]]], list[dict[str, str | None]]]] = {
+# A results page, whether it is the first, and the column names so far -> its rows (column -> text), the names.
+_ROWS: dict[str, Callable[[dict[str, Any], bool, list[str]], tuple[list[dict[str, str | None]], list[str]]]] = {
     "athena": _athena_rows,
     "lake": _lake_rows,
 }
+
+
+def _pages(client: Any, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """The results pages one at a time, each requested when the one before has been handled."""
+    if client.can_paginate("get_query_results"):
+        yield from client.get_paginator("get_query_results").paginate(**parameters)
+        return
+    # botocore has no paginator for CloudTrail Lake's GetQueryResults.
+    token = None
+    while True:
+        page = client.get_query_results(**parameters, **({"NextToken": token} if token else {}))
+        yield page
+        token = page.get("NextToken")
+        if not token:
+            return
 
 
 class QueryRun:
@@ -184,7 +195,6 @@ class QueryRun:
             "state": None,
             "bytes_scanned": None,
             "records": 0,
-            "file": None,
         }
 
     def _op(self, name: str) -> str:
@@ -216,7 +226,11 @@ class QueryRun:
             if status is not None:
                 self._fetch()
         except KeyboardInterrupt:
-            self._stop("Interrupted", "interrupted (Ctrl-C) before the query's results were read")
+            if "pages" in self.entry:  # the query had finished; its results were being written
+                written = f"{self.entry['pages']} results page(s), {self.entry['records']} records"
+                self._gap("Interrupted", f"interrupted (Ctrl-C) after {written}, were written; the rest was not read")
+            else:
+                self._stop("Interrupted", "interrupted (Ctrl-C) before the query's results were read")
             raise
         finally:
             self.rec.writer.manifest.setdefault("queries", []).append(self.entry)
@@ -246,31 +260,35 @@ class QueryRun:
             wait = min(wait * POLL_FACTOR, POLL_MAX)
 
     def _fetch(self) -> None:
+        """Write each results page as an evidence file as it arrives: memory is one page whatever the size.
+
+        A page that cannot be read is a gap with the ``NextToken`` that asked for it; the pages before it
+        stay written, and the query's entry says how many (``pages``, ``records``, ``complete``).
+        """
         engine = self.engine
         operation = self._op(engine.results)
         client = self.rec.factory.client(engine.service)
-        pages: list[dict[str, Any]] = []
-        parameters: dict[str, Any] = {engine.id_key: self.query_id}
+        region = self.rec.factory.region
+        first: dict[str, Any] = {engine.id_key: self.query_id}
+        asked, names = first, []
+        self.entry.update(files=[], pages=0, complete=False)
         try:
-            if client.can_paginate("get_query_results"):
-                pages = list(client.get_paginator("get_query_results").paginate(**parameters))
-            else:
-                token = None
-                while True:
-                    page = client.get_query_results(**parameters, **({"NextToken": token} if token else {}))
-                    pages.append(page)
-                    token = page.get("NextToken")
-                    if not token:
-                        break
+            for page in _pages(client, first):
+                rows, names = _ROWS[self.plan.engine](page, self.entry["pages"] == 0, names)
+                records = [to_record(row, engine.columns) for row in rows]
+                path = self.rec.save(operation, {"Records": records}, parameters=asked, region=region)
+                if path is None:
+                    return  # the run has ended: the manifest is written
+                self.entry["files"].append(path.relative_to(self.rec.writer.folder).as_posix())
+                self.entry["pages"] += 1
+                self.entry["records"] += len(records)
+                with self.rec.lock:
+                    self.rec.result.events += len(records)
+                asked = {**first, "NextToken": page.get("NextToken")}
         except GAP_EXCEPTIONS as exc:
-            self.rec.gap(operation, exc, parameters=parameters, region=self.rec.factory.region)
+            self.rec.gap(operation, exc, parameters=asked, region=region)
             return
-        records = [to_record(row, engine.columns) for row in _ROWS[self.plan.engine](pages)]
-        path = self.rec.save(operation, {"Records": records}, parameters=parameters, region=self.rec.factory.region)
-        self.entry["records"] = len(records)
-        self.entry["file"] = path.relative_to(self.rec.writer.folder).as_posix()
-        with self.rec.lock:
-            self.rec.result.events += len(records)
+        self.entry["complete"] = True
 
     def _gap(self, code: str, message: str) -> None:
         self.rec.note_gap(

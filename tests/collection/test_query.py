@@ -244,17 +244,12 @@ def test_cloudtrail_lake_query_into_an_evidence_folder(archive: dict[str, Any], 
         {"QueryId": query_id, "QueryStatus": "FINISHED", "QueryStatistics": {"BytesScanned": 52_428_800}},
         {"QueryId": query_id},
     )
-    half = len(rows) // 2
-    stub.add_response(
-        "get_query_results",
-        {"QueryStatus": "FINISHED", "QueryResultRows": rows[:half], "NextToken": "page-2"},
-        {"QueryId": query_id},
-    )
-    stub.add_response(
-        "get_query_results",
-        {"QueryStatus": "FINISHED", "QueryResultRows": rows[half:]},
-        {"QueryId": query_id, "NextToken": "page-2"},
-    )
+    pages = [rows[: len(rows) // 3], rows[len(rows) // 3 : 2 * len(rows) // 3], rows[2 * len(rows) // 3 :]]
+    for number, page in enumerate(pages):
+        token = {"NextToken": f"page-{number + 2}"} if number < 2 else {}
+        asked = {"QueryId": query_id, **({"NextToken": f"page-{number + 1}"} if number else {})}
+        stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": page, **token}, asked)
+    on_disk = written_before_each_page(client, tmp_path / "evidence")
     sts = caller()
 
     collected = collect_query(
@@ -264,8 +259,14 @@ def test_cloudtrail_lake_query_into_an_evidence_folder(archive: dict[str, Any], 
 
     stub.assert_no_pending_responses()
     assert set(collected.calls) <= allowed_actions()
+    # Each page was on disk before the next was asked for: the results are never held whole.
+    assert on_disk == [0, 1, 2]
     (query,) = read_manifest(tmp_path / "evidence")["queries"]
     assert (query["query_id"], query["state"], query["bytes_scanned"]) == (query_id, "FINISHED", 52_428_800)
+    assert query["files"] == ["cloudtrail/eu-west-1/get-query-results.json", "cloudtrail/eu-west-1/get-query-results-2.json",
+                              "cloudtrail/eu-west-1/get-query-results-3.json"]
+    assert (query["pages"], query["records"], query["complete"]) == (3, len(expected), True)
+    assert [len(json.loads((tmp_path / "evidence" / f).read_text())["Records"]) for f in query["files"]] == list(map(len, pages))
     assert query["source"] == "EXAMPLE-f852-4e8f-8bd1-bcf6cEXAMPLE" and query["sql"] == plan.sql
     pd.testing.assert_frame_equal(_events(tmp_path / "evidence"), _expected_events(expected, tmp_path / "expected"))
     # Objects inside CloudTrail Lake's maps (stored as JSON strings) come back as objects.
@@ -274,6 +275,78 @@ def test_cloudtrail_lake_query_into_an_evidence_folder(archive: dict[str, Any], 
         for key, value in (record.get("requestParameters") or {}).items():
             if isinstance(value, dict):
                 assert loaded.loc[record["eventID"], "request"][key] == value
+
+
+def written_before_each_page(client: Any, folder: Path) -> list[int]:
+    """How many results files were in ``folder`` as each GetQueryResults request was made."""
+    counts: list[int] = []
+    operation = client.meta.service_model.operation_model("GetQueryResults").name
+
+    def count(**_: Any) -> None:
+        counts.append(len(list(folder.glob("*/*/get-query-results*.json"))))
+
+    client.meta.events.register(f"provide-client-params.{client.meta.service_model.service_id.hyphenize()}.{operation}", count)
+    return counts
+
+
+def test_a_results_page_that_fails_leaves_the_pages_before_it_and_a_gap_for_the_rest(
+    archive: dict[str, Any], tmp_path: Path
+) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    rows = [lake_row(r) for r in kept_records(archive)]
+    client, stub = stubbed("cloudtrail", REGION)
+    query_id = "3a0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    stub.add_response("start_query", {"QueryId": query_id})
+    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "FINISHED", "QueryStatistics": {"BytesScanned": 1024}})
+    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows[:5], "NextToken": "page-2"})
+    stub.add_client_error("get_query_results", "ThrottlingException", "Rate exceeded", 400,
+                          expected_params={"QueryId": query_id, "NextToken": "page-2"})
+
+    collected = collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()},
+                              session=boto3.Session(region_name=REGION), sleep=no_wait)
+
+    manifest = read_manifest(tmp_path / "ev")
+    (query,) = manifest["queries"]
+    assert (query["pages"], query["records"], query["complete"], collected.events) == (1, 5, False, 5)
+    (gap,) = manifest["gaps"]
+    assert (gap["operation"], gap["error_code"], gap["kind"]) == ("cloudtrail:GetQueryResults", "ThrottlingException", "throttled")
+    assert gap["parameters"] == {"QueryId": query_id, "NextToken": "page-2"}  # what is missing: from this page on
+    assert verify(tmp_path / "ev") == []
+    assert len(flowforensics.load(tmp_path / "ev").events) == 5  # what was written stays
+
+
+def test_athena_results_pages_are_written_as_they_arrive_and_only_the_first_row_is_a_header(
+    archive: dict[str, Any], tmp_path: Path
+) -> None:
+    # moto's Athena answers GetQueryResults in one page whatever is asked: the pages are Stubber's.
+    plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+    result = athena_result(archive["db"], plan)
+    header, rows = result["rows"][0], result["rows"][1:]
+    metadata = {"ColumnInfo": result["column_info"]}
+    client, stub = stubbed("athena", REGION)
+    query_id = "4b1f3e4d-5c6b-4a79-9887-b6c5d4e3f2a1"
+    stub.add_response("start_query_execution", {"QueryExecutionId": query_id})
+    stub.add_response("get_query_execution", {"QueryExecution": {"QueryExecutionId": query_id, "Status": {"State": "SUCCEEDED"},
+                                                                 "Statistics": {"DataScannedInBytes": 7_340_032}}})
+    # The second page starts with a row whose values are the column names: data, not a header.
+    assert len(rows) >= 5
+    pages = [[header, *rows[:2]], [header, *rows[2:4]], rows[4:]]
+    for number, page in enumerate(pages):
+        token = {"NextToken": f"page-{number + 2}"} if number < 2 else {}
+        asked = {"QueryExecutionId": query_id, **({"NextToken": f"page-{number + 1}"} if number else {})}
+        stub.add_response("get_query_results", {"ResultSet": {"Rows": page, "ResultSetMetadata": metadata}, **token}, asked)
+    on_disk = written_before_each_page(client, tmp_path / "ev")
+
+    collect_query(tmp_path / "ev", plan, athena_start_parameters(OUTPUT, None), clients={"athena": client, "sts": caller()},
+                  session=boto3.Session(region_name=REGION), sleep=no_wait)
+
+    stub.assert_no_pending_responses()
+    assert on_disk == [0, 1, 2]
+    (query,) = read_manifest(tmp_path / "ev")["queries"]
+    assert (query["pages"], query["records"], query["complete"], query["bytes_scanned"]) == (3, len(rows) + 1, True, 7_340_032)
+    written = [json.loads((tmp_path / "ev" / f).read_text())["Records"] for f in query["files"]]
+    assert list(map(len, written)) == [2, 3, len(rows) - 4]
+    assert written[1][0]["eventID"] == "eventid"  # the names row of page 2 is a row like any other
 
 
 def test_a_cloudtrail_lake_query_that_fails_is_a_gap_with_aws_reason(tmp_path: Path) -> None:
