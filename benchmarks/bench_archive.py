@@ -8,13 +8,15 @@ memory (``ru_maxrss`` from ``wait4``) are its own:
 - reader: :func:`read_archive` to the ``events`` frame of kept events (two worker processes, and one);
 - DuckDB: ``read_json`` of the same files, records unnested, the same rule as SQL, to pandas;
 - naive: ``json.load`` of each gunzipped file, ``pandas.json_normalize``, then the rule;
-- diagnose: ``flowforensics diagnose --json`` on the archive, end to end.
+- diagnose: ``flowforensics diagnose --json`` on the archive, end to end;
+- startup: the same command on one file of it (the interpreter and imports, which the reader's figure,
+  measured inside its process, leaves out).
 
 Every needle of the corpus must be in the reader's frame. Then the growth from 30,000 records to the
 full size (and to 3,000,000 with ``--huge``): time should grow linearly, memory stay flat. Nothing is
 asserted: ratios are printed, with the machine's load average, which matters on a shared machine.
 
-Run: ``.venv/bin/python benchmarks/bench_archive.py [--records N] [--corpus DIR] [--huge] [--skip-naive]``
+Run: ``.venv/bin/python benchmarks/bench_archive.py [--records N] [--corpus DIR] [--huge] [--skip-naive] [--only M,...]``
 """
 
 from __future__ import annotations
@@ -108,6 +110,17 @@ def _diagnose(corpus: Path) -> dict[str, Any]:
     return {}
 
 
+def _startup(corpus: Path) -> dict[str, Any]:
+    """The same command on an archive of one file: the interpreter and the imports, which the reader's
+    figure leaves out."""
+    first = Path(_files(corpus)[0])
+    with tempfile.TemporaryDirectory() as scratch:
+        copy = Path(scratch) / first.relative_to(corpus)
+        copy.parent.mkdir(parents=True)
+        copy.write_bytes(first.read_bytes())
+        return _diagnose(Path(scratch))
+
+
 CHILDREN = {
     "floor": _floor,
     "reader": lambda corpus: _reader(corpus, 2),
@@ -115,6 +128,7 @@ CHILDREN = {
     "duckdb": _duckdb,
     "naive": _naive,
     "diagnose": _diagnose,
+    "startup": _startup,
 }
 
 
@@ -169,14 +183,15 @@ def _line(name: str, r: dict[str, Any], records: int, megabytes: float, floor: f
             f"{records / r['wall'] / 1e3:7.0f} k records/s {megabytes / r['wall']:6.0f} MB/s   {r['wall'] / floor:5.2f}x floor")
 
 
-def run(corpus: Path, skip_naive: bool) -> dict[str, dict[str, Any]]:
-    """Every method on one corpus; print a table and ratios."""
+def run(corpus: Path, skip_naive: bool, only: list[str] | None = None) -> dict[str, dict[str, Any]]:
+    """Every method (or the floor, the readers and ``only``) on one corpus; print a table and ratios."""
     summary = json.loads((corpus / "needles.json").read_text())
     records = summary["records"]
     megabytes = sum(os.path.getsize(f) for f in _files(corpus)) / 1e6
     print(f"\n{records:,} records, {summary['files']} files, {megabytes:.0f} MB compressed; "
           f"load average {' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} cores")
-    methods = ["floor", "reader", "reader-1", "duckdb", "diagnose"] + ([] if skip_naive else ["naive"])
+    methods = ["floor", "reader", "reader-1", "duckdb", "diagnose", "startup"] + ([] if skip_naive else ["naive"])
+    methods = [m for m in methods if only is None or m in {"floor", "reader", "reader-1", *only}]
     results = {m: measure(m, corpus) for m in methods}
     floor = results["floor"]["wall"]
     for method in methods:
@@ -191,6 +206,10 @@ def run(corpus: Path, skip_naive: bool) -> dict[str, dict[str, Any]]:
                 label = f"{method} / reader" if method in ("naive", "diagnose") else f"reader / {method}"
                 print(f"  {label:22} {ratio:6.2f}   (goal {goal}); CPU: "
                       f"{(other['cpu'] / results['reader-1']['cpu']) if method in ('naive', 'diagnose') else results['reader-1']['cpu'] / other['cpu']:.2f}")
+        startup, diagnosed = results.get("startup", {"failed": "-"}), results.get("diagnose", {"failed": "-"})
+        if "failed" not in startup and "failed" not in diagnosed:
+            print(f"  diagnose without its start-up (interpreter and imports, {startup['wall']:.2f} s) / reader "
+                  f"{(diagnosed['wall'] - startup['wall']) / reader['wall']:6.2f}")
     return results
 
 
@@ -201,6 +220,8 @@ def main() -> None:
     parser.add_argument("--corpus", type=Path, help="a corpus made by make_archive.py (default: generated in a temporary folder)")
     parser.add_argument("--huge", action="store_true", help="also 3,000,000 records, generated on the fly and removed")
     parser.add_argument("--skip-naive", action="store_true", help="skip the naive baseline (minutes, gigabytes)")
+    parser.add_argument("--only", help="besides the floor and the readers, only these methods (comma-separated), "
+                        "e.g. diagnose,startup; no growth run")
     args = parser.parse_args()
     if args.child:
         _child(args.child[0], Path(args.child[1]))
@@ -209,7 +230,9 @@ def main() -> None:
         corpus = args.corpus or Path(scratch) / f"corpus-{args.records}"
         if not (corpus / "needles.json").exists():
             generate(corpus, args.records)
-        run(corpus, args.skip_naive)
+        run(corpus, args.skip_naive, args.only.split(",") if args.only else None)
+        if args.only:
+            return  # the table only
         print("\ngrowth (reader, one worker: wall, CPU, peak RSS of the one process):")
         sizes = [30_000, args.records] + ([3_000_000] if args.huge else [])
         for size in sizes:
