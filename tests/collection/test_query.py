@@ -315,6 +315,35 @@ def test_a_results_page_that_fails_leaves_the_pages_before_it_and_a_gap_for_the_
     assert len(flowforensics.load(tmp_path / "ev").events) == 5  # what was written stays
 
 
+def test_ctrl_c_while_results_are_written_keeps_the_pages_written_and_says_so(archive: dict[str, Any], tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    rows = [lake_row(r) for r in kept_records(archive)]
+    client, stub = stubbed("cloudtrail", REGION)
+    query_id = "5c2a4f5e-6d7c-4b8a-a998-c7d6e5f4a3b2"
+    stub.add_response("start_query", {"QueryId": query_id})
+    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "FINISHED"})
+    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows[:3], "NextToken": "page-2"})
+    asked = written_before_each_page(client, tmp_path / "ev")
+
+    def interrupt(**_: Any) -> None:
+        if len(asked) == 2:  # as the second page is asked for
+            raise KeyboardInterrupt
+
+    client.meta.events.register("provide-client-params.cloudtrail.GetQueryResults", interrupt)
+    with pytest.raises(KeyboardInterrupt):
+        collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()},
+                      session=boto3.Session(region_name=REGION), sleep=no_wait)
+
+    stub.assert_no_pending_responses()  # the finished query is not cancelled
+    manifest = read_manifest(tmp_path / "ev")
+    (query,) = manifest["queries"]
+    assert (query["state"], query["pages"], query["records"], query["complete"]) == ("FINISHED", 1, 3, False)
+    (gap,) = manifest["gaps"]
+    assert (gap["error_code"], gap["kind"]) == ("Interrupted", "interrupted")
+    assert gap["error_message"] == "interrupted (Ctrl-C) after 1 results page(s), 3 records, were written; the rest was not read"
+    assert len(flowforensics.load(tmp_path / "ev").events) == 3
+
+
 def test_athena_results_pages_are_written_as_they_arrive_and_only_the_first_row_is_a_header(
     archive: dict[str, Any], tmp_path: Path
 ) -> None:
