@@ -157,11 +157,16 @@ def _status(row: dict[str, Any], found: list[Signal], table: Verdicts | None) ->
 
 
 # Why a flow log still delivers while the evidence's latest state refuses it, by root cause: until when
-# the service keeps delivering (STS sessions last until they expire; IAM evaluates policies per request).
+# the service keeps delivering (a trust policy is read only at AssumeRole, so a session lasts until it
+# expires; IAM evaluates a session's permissions per request, and a role is deleted only once its policies
+# are, AWS's DeleteConflict, so a deleted or replaced role's session has none at its next request).
 LATENT_UNTIL: dict[str, str] = {
-    **dict.fromkeys(("trust-missing-service", "trust-condition-mismatch", "role-deleted", "role-recreated"),
+    **dict.fromkeys(("trust-missing-service", "trust-condition-mismatch"),
                     "the service still delivers with the session it assumed before the change, and fails when "
                     "that session expires and it must assume the role again"),
+    **dict.fromkeys(("role-deleted", "role-recreated"),
+                    "the role's policies went with the old role and AWS evaluates a session's permissions on every "
+                    "delivery request, so the next delivery is refused; DeliverLogsStatus has not shown it yet"),
     **dict.fromkeys(("permission-missing", "explicit-deny", "boundary-deny", "scp-deny"),
                     "AWS evaluates these policies on every delivery request, so the next delivery is refused; "
                     "DeliverLogsStatus has not shown it yet"),

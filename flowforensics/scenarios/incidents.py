@@ -250,6 +250,11 @@ _LOOKUP_DENIED = (
     "allows the cloudtrail:LookupEvents action"
 )
 
+_DESCRIBE_DENIED = (
+    "You are not authorized to perform this operation. User: {collector} is not authorized to perform: "
+    "ec2:DescribeFlowLogs because no identity-based policy allows the ec2:DescribeFlowLogs action"
+)
+
 INCIDENTS: tuple[Incident, ...] = (
     Incident(
         name="permission-removed",
@@ -540,26 +545,43 @@ INCIDENTS: tuple[Incident, ...] = (
         ),
     ),)
 
-# The IAM incidents caught before delivery failed: the same change, collected minutes after it while
-# DeliverLogsStatus still says SUCCESS (the flow log is at risk): one per IAM root cause.
+# The incidents caught before delivery failed: the same change, collected minutes after it while
+# DeliverLogsStatus still says SUCCESS (the flow log is at risk): one per cause the role, its boundary,
+# the SCPs or the key policy decide.
 LATENT_COLLECT = _minutes(3)
 LATENT_OF = ("trust-edited", "trust-condition-mismatch", "permission-removed", "explicit-deny", "boundary-deny",
-             "scp-deny")
+             "scp-deny", "role-deleted", "role-recreated", "kms-key-denied")
+# When a change that refuses delivery stops it, by root cause. A trust policy is read only when the service
+# assumes the role; AWS evaluates a session's permissions on every request, and a role is deleted only
+# once its policies are (DeleteConflict otherwise), so a deleted or replaced role's session has none left.
+_SESSION_EXPIRY = ("The service keeps delivering on the session it assumed before the change, and fails when that "
+                   "session expires and its AssumeRole is refused.")
+_NEXT_REQUEST = ("AWS evaluates these policies on every delivery request, so the next delivery is refused; "
+                 "DeliverLogsStatus does not show it yet.")
+_ROLE_GONE_NEXT = ("The role's policies went with the old role, and AWS evaluates a session's permissions on every "
+                   "request, so the next delivery is refused; DeliverLogsStatus does not show it yet.")
+LATENT_WHEN: dict[str, str] = {
+    **dict.fromkeys(("trust-missing-service", "trust-condition-mismatch"), _SESSION_EXPIRY),
+    **dict.fromkeys(("permission-missing", "explicit-deny", "boundary-deny", "scp-deny"), _NEXT_REQUEST),
+    **dict.fromkeys(("role-deleted", "role-recreated"), _ROLE_GONE_NEXT),
+    "kms-key-denied": ("KMS evaluates the key policy on every request, so CloudWatch Logs is refused the key at its "
+                       "next data-key request; DeliverLogsStatus does not show it yet."),
+}
 
 
 def latent(incident: Incident, *, name: str | None = None, trail: str | None = None,
-           gaps: tuple[tuple[str, str | None, str, str], ...] = ()) -> Incident:
+           gaps: tuple[tuple[str, str | None, str, str], ...] | None = None) -> Incident:
     """``incident`` caught before it failed: its steps up to collection, no recovery, delivery still working."""
     steps = tuple(step for step in incident.steps if step.part != "recovery" and step.after <= LATENT_COLLECT)
-    where = "without CloudTrail (the collector could read only the current documents)" if trail == "none" else ""
+    where = " without CloudTrail (the collector could read only the current documents)" if trail == "none" else ""
     return replace(
         incident,
         name=name or f"latent-{incident.name}",
         title=f"At risk, not yet failing: {incident.title[0].lower()}{incident.title[1:]}",
         description=(f"The change of the {incident.name} incident, collected {int(LATENT_COLLECT.total_seconds() // 60)} "
-                     f"minutes after it {where}while DeliverLogsStatus still says SUCCESS. The collected documents "
-                     "already refuse delivery, so the flow log is at risk: the diagnosis names the cause that will "
-                     "stop it, the change when CloudTrail shows it, and the fix.").replace("  ", " "),
+                     f"minutes after it{where}, while DeliverLogsStatus still says SUCCESS. "
+                     f"{LATENT_WHEN[incident.root_cause]} The diagnosis says the flow log is at risk, names the cause "
+                     "that will stop it, the change when CloudTrail shows it, and the fix."),
         steps=steps,
         breaks="latent",
         symptom="",
@@ -567,13 +589,14 @@ def latent(incident: Incident, *, name: str | None = None, trail: str | None = N
         error_message="",
         collect_after=LATENT_COLLECT,
         trail=trail or incident.trail,
-        gaps=gaps,
+        gaps=incident.gaps if gaps is None else gaps,
     )
 
 
 _BY_NAME = {incident.name: incident for incident in INCIDENTS}
 # Collection gaps: the trust-edited incident with CloudTrail throttled in the flow log's region (its IAM
-# events, in us-east-1, were read): what rests on that region's events is undecided, and said why.
+# events, in us-east-1, were read), for the whole lookup and for a window; and an API refused outright
+# (ec2:DescribeFlowLogs), so that the flow log is known only from its CreateFlowLogs record.
 INCIDENTS += (replace(
     _BY_NAME["trust-edited"],
     name="lookups-throttled",
@@ -581,10 +604,36 @@ INCIDENTS += (replace(
     description=(
         "The trust-edited incident, collected while LookupEvents in the flow log's region was throttled "
         "(ThrottlingException after retries), so only us-east-1's events were read. The trust change is still "
-        "proven from them; what rests on the region's events (a deleted flow log or log group, a KMS change) "
-        "cannot be ruled out, and the findings say CloudTrail could not be read there."
+        "proven from them, and describe-flow-logs and describe-log-groups rule out a deleted flow log or log group "
+        "and a KMS key without the region's events; without those answers, the findings would say that CloudTrail "
+        "could not be read there."
     ),
     gaps=(("cloudtrail:LookupEvents", "home", "ThrottlingException", "Rate exceeded"),),
+), replace(
+    _BY_NAME["trust-edited"],
+    name="lookups-throttled-window",
+    title="Trust policy edited, CloudTrail throttled for two hours in the flow log's region",
+    description=(
+        "The trust-edited incident, collected while LookupEvents in the flow log's region was throttled for the two "
+        "hours around the change (ThrottlingException after retries); that region's events before and after them, "
+        "and us-east-1's, were read. The trust change is still proven, the failed AssumeRole calls after the window "
+        "show delivery failing, and describe-flow-logs and describe-log-groups rule out a deleted flow log or log "
+        "group and a KMS key; manifest.json lists the unread window with its StartTime and EndTime."
+    ),
+    gaps=(("cloudtrail:LookupEvents", "home", "ThrottlingException", "Rate exceeded"),),
+    gap_window=(-_minutes(60), _minutes(60)),
+), replace(
+    _BY_NAME["permission-removed"],
+    name="log-destination-arn",
+    title="Delivery policy scoped without :*, the flow log known only from CloudTrail's LogDestination",
+    description=(
+        "The permission-removed incident on a flow log Terraform created with log_destination set to the log "
+        "group's ARN, so its CreateFlowLogs record names the log group only as LogDestination (LogDestinationType "
+        "cloud-watch-logs). The collector was refused ec2:DescribeFlowLogs (UnauthorizedOperation), so the flow "
+        "log, its role and its log group are known only from that record, and the fix must name that log group."
+    ),
+    destination="arn",
+    gaps=(("ec2:DescribeFlowLogs", "home", "UnauthorizedOperation", _DESCRIBE_DENIED),),
 ),)
 INCIDENTS += tuple(latent(_BY_NAME[name]) for name in LATENT_OF) + (
     latent(_BY_NAME["trust-edited"], name="latent-trust-no-cloudtrail", trail="none",

@@ -82,7 +82,14 @@ class Incident:
         Whether the folder holds ``organizations describe-policy`` / ``kms get-key-policy`` output.
     gaps : tuple of (operation, region, error code, message)
         APIs collection could not read; region is ``None`` (a global API), ``home`` (the flow log's)
-        or a region name; the message may name ``{role}`` and ``{collector}``.
+        or a region name; the message may name ``{role}`` and ``{collector}``. An operation with a gap
+        has no evidence file, except ``cloudtrail:LookupEvents`` with ``gap_window`` set.
+    gap_window : (timedelta, timedelta) or None
+        When set, the ``cloudtrail:LookupEvents`` gaps cover only this window (from the anchor): the
+        region's events before and after it were read.
+    destination : str
+        How ``CreateFlowLogs`` named the log group: ``name`` (``LogGroupName``) or ``arn``
+        (``LogDestination``, the log group's ARN, with ``LogDestinationType`` ``cloud-watch-logs``).
     """
 
     name: str
@@ -107,6 +114,8 @@ class Incident:
     collect_scps: bool = False
     collect_key_policy: bool = False
     gaps: tuple[tuple[str, str | None, str, str], ...] = ()
+    gap_window: tuple[timedelta, timedelta] | None = None
+    destination: str = "name"
 
 
 @dataclass(frozen=True)

@@ -265,7 +265,8 @@ def _create_flow_logs(w: World, when: datetime, actor: Actor, p: dict[str, Any])
         "ResourceType": "VPC",
         "TrafficType": "ALL",
         "LogDestinationType": "cloud-watch-logs",
-        "LogGroupName": fl["log_group"],
+        # Terraform's aws_flow_log with log_destination = the log group's ARN sends LogDestination only.
+        **({"LogDestination": fl["log_group_arn"]} if w.incident.destination == "arn" else {"LogGroupName": fl["log_group"]}),
         "DeliverLogsPermissionArn": fl["role_arn"],
         "MaxAggregationInterval": 600,
         "TagSpecification": {"ResourceType": "vpc-flow-log", "tag": 1, "Tag": [
@@ -721,8 +722,9 @@ def write(simulation: Simulation, folder: str | os.PathLike[str]) -> Path:
     })
     region, account = world.region, world.account
     flow_logs = [world.flow_log] if world.flow_log["exists"] else []
-    writer.write("ec2:DescribeFlowLogs", shapes.describe_flow_logs(flow_logs),
-                 parameters={"FlowLogIds": [world.flow_log["id"]]}, region=region, account=account)
+    if not _refused(incident, "ec2:DescribeFlowLogs"):
+        writer.write("ec2:DescribeFlowLogs", shapes.describe_flow_logs(flow_logs),
+                     parameters={"FlowLogIds": [world.flow_log["id"]]}, region=region, account=account)
     roles = ([world.role] if world.role["exists"] else []) + world.other_roles
     if incident.iam_evidence == "authorization-details":
         writer.write("iam:GetAccountAuthorizationDetails",
@@ -768,33 +770,54 @@ def write(simulation: Simulation, folder: str | os.PathLike[str]) -> Path:
                          parameters={"PolicyId": scp["id"]}, account=account)
     for operation, gap_region, code, message in incident.gaps:
         message = message.format(role=world.role["name"], collector=COLLECTOR.arn(account))
-        writer.record_gap(operation, error_code=code, error_message=message,
+        parameters = None
+        if operation == "cloudtrail:LookupEvents" and incident.gap_window is not None:
+            low, high = (world.anchor + delta for delta in incident.gap_window)
+            parameters = {"StartTime": iso(low), "EndTime": iso(high), "MaxResults": 50}
+        writer.record_gap(operation, error_code=code, error_message=message, parameters=parameters,
                           region=region if gap_region == "home" else gap_region, account=account)
     _write_cloudtrail(writer, sim)
     writer.close()
     return Path(folder)
 
 
+def _refused(incident: Incident, operation: str) -> bool:
+    """Whether collection could not read ``operation`` at all (it has a gap and no evidence file)."""
+    return any(gap[0] == operation for gap in incident.gaps)
+
+
+def _lookup_windows(sim: Simulation, region: str, refused: set[str]) -> list[tuple[datetime, datetime]]:
+    """The windows LookupEvents was read over in ``region``: all of it, none (refused), or around ``gap_window``."""
+    start, end = sim.collected - LOOKUP_REACH, sim.collected
+    if region not in refused:
+        return [(start, end)]
+    if sim.incident.gap_window is None:
+        return []
+    low, high = (sim.world.anchor + delta for delta in sim.incident.gap_window)
+    return [(start, low), (high, end)]
+
+
 def _write_cloudtrail(writer: EvidenceWriter, sim: Simulation) -> None:
     world, incident = sim.world, sim.incident
     own = [r for r in sim.records if r["recipientAccountId"] == world.account]
     if incident.trail in ("lookup", "both"):
-        start = iso(sim.collected - LOOKUP_REACH)
         refused = {world.region if region == "home" else region
                    for operation, region, _code, _message in incident.gaps if operation == "cloudtrail:LookupEvents"}
-        for region in sorted({r["awsRegion"] for r in own} - refused):
-            for read_only in ("false", "true"):
-                chosen = [r for r in own if r["awsRegion"] == region and str(r["readOnly"]).lower() == read_only]
-                attributes = [{"AttributeKey": "ReadOnly", "AttributeValue": read_only}]
-                token = None
-                for page in lookup_pages(chosen, world.rng):
-                    parameters: dict[str, Any] = {"LookupAttributes": attributes, "StartTime": start,
-                                                  "EndTime": iso(sim.collected), "MaxResults": 50}
-                    if token:
-                        parameters["NextToken"] = token
-                    token = page.get("NextToken")
-                    writer.write("cloudtrail:LookupEvents", page, parameters=parameters, region=region,
-                                 account=world.account)
+        for region in sorted({r["awsRegion"] for r in own}):
+            for start, end in _lookup_windows(sim, region, refused):
+                for read_only in ("false", "true"):
+                    chosen = [r for r in own if r["awsRegion"] == region and str(r["readOnly"]).lower() == read_only
+                              and start <= datetime.fromisoformat(r["eventTime"]) < end]
+                    attributes = [{"AttributeKey": "ReadOnly", "AttributeValue": read_only}]
+                    token = None
+                    for page in lookup_pages(chosen, world.rng):
+                        parameters: dict[str, Any] = {"LookupAttributes": attributes, "StartTime": iso(start),
+                                                      "EndTime": iso(end), "MaxResults": 50}
+                        if token:
+                            parameters["NextToken"] = token
+                        token = page.get("NextToken")
+                        writer.write("cloudtrail:LookupEvents", page, parameters=parameters, region=region,
+                                     account=world.account)
     if incident.trail in ("s3", "both"):
         # With lookups as well, the bucket was read only around the incident: those events come twice.
         since = world.anchor - timedelta(hours=2) if incident.trail == "both" else None
