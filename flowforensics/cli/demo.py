@@ -24,8 +24,9 @@ def run(args: argparse.Namespace) -> int:
     from flowforensics.scenarios import DEFAULT_SCENARIO, SCENARIOS, write_scenario
 
     if args.list:
+        width = max(map(len, SCENARIOS)) + 2
         for name, scenario in SCENARIOS.items():
-            print(f"{name:28} {scenario.title}")
+            print(f"{name:{width}}{scenario.title}")
         return 0
     name = args.scenario or DEFAULT_SCENARIO
     if name not in SCENARIOS:

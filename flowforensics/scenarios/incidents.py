@@ -577,7 +577,8 @@ def latent(incident: Incident, *, name: str | None = None, trail: str | None = N
     return replace(
         incident,
         name=name or f"latent-{incident.name}",
-        title=f"At risk, not yet failing: {incident.title[0].lower()}{incident.title[1:]}",
+        title=f"At risk, not yet failing{' (no CloudTrail)' if trail == 'none' else ''}: "
+              f"{incident.title[0].lower()}{incident.title[1:]}",
         description=(f"The change of the {incident.name} incident, collected {int(LATENT_COLLECT.total_seconds() // 60)} "
                      f"minutes after it{where}, while DeliverLogsStatus still says SUCCESS. "
                      f"{LATENT_WHEN[incident.root_cause]} The diagnosis says the flow log is at risk, names the cause "

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import shutil
 from collections.abc import Callable
 from pathlib import Path
@@ -15,6 +16,8 @@ from flowforensics.errors import FlowForensicsError
 from flowforensics.presentation.report import NOTEBOOKS, write_report
 from flowforensics.presentation.sources import EVIDENCE_ENV
 from flowforensics.scenarios import SCENARIOS
+
+README = Path(__file__).resolve().parents[2] / "README.md"
 
 
 @pytest.mark.slow
@@ -59,6 +62,23 @@ def test_demo_lists_the_incidents(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["demo", "--list"]) == 0
     listed = capsys.readouterr().out.splitlines()
     assert [line.split()[0] for line in listed] == list(SCENARIOS)
+    # one column of titles, however long a name
+    assert len({line.index(SCENARIOS[line.split()[0]].title) for line in listed}) == 1
+
+
+def test_the_readme_lists_every_sample_incident() -> None:
+    listed = README.read_text().split("## Sample incidents")[1].split("\n## ")[0]
+    assert set(re.findall(r"`([a-z-]+)`", listed)) >= set(SCENARIOS)
+
+
+def test_the_readme_tour_shows_what_diagnose_prints(scenario: Callable[[str], Path],
+                                                   capsys: pytest.CaptureFixture[str]) -> None:
+    tour = README.read_text().split("`diagnose` says first what an analyst needs in ten seconds (`trust-edited`")[1]
+    shown = tour.split("```\n")[1].splitlines()
+    assert main(["diagnose", str(scenario("trust-edited"))]) == 0
+    # word for word, but the fix's policy document, which the README shortens to '{...}'
+    printed = [re.sub(r"'\{.*\}'", "'{...}'", line) for line in capsys.readouterr().out.splitlines()]
+    assert shown == printed
 
 
 @pytest.fixture
