@@ -12,6 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowforensics.analysis.cache import per_evidence
 from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import (
     TABLES,
@@ -268,8 +269,9 @@ def _collected_at(evidence: Any, role_name: str) -> Any:
     return max(known) if known else None
 
 
+@per_evidence
 def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHistory:
-    """Replay the history of the delivery role ``role_arn``.
+    """Replay the history of the delivery role ``role_arn`` (once per loaded evidence: callers share it).
 
     Parameters
     ----------

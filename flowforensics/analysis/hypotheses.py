@@ -9,10 +9,11 @@ that triggered the failure and the one that ended it.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Set
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowforensics.analysis.cache import per_evidence
 from flowforensics.analysis.gaps import Gap, missing, unread
 from flowforensics.analysis.history import RoleHistory
 from flowforensics.analysis.observed import SERVICE, Signal, Subject
@@ -521,7 +522,7 @@ def _logs_may_use(document: Any, case: Case, key_arn: str) -> bool:
     return evaluate(request, resource_policy=policy).allowed
 
 
-def collected_key_policy(evidence: Any, keys: set[str]) -> tuple[str, Any, str] | None:
+def collected_key_policy(evidence: Any, keys: Set[str]) -> tuple[str, Any, str] | None:
     """The key policy collected for one of ``keys`` (get-key-policy): (key, document, file), or None."""
     policies = evidence.policies
     rows = policies[(policies["policy_type"] == "kms-key") & policies["document"].notna()]
@@ -542,11 +543,12 @@ def collected_key_policy(evidence: Any, keys: set[str]) -> tuple[str, Any, str] 
 class KeyChanges:
     """A log group's KMS keys and what changed them: its key associations and the keys' own changes."""
 
-    keys: set[str]
+    keys: frozenset[str]
     associations: Any  # AssociateKmsKey / DisassociateKmsKey events of the log group
     changes: Any  # KMS_CHANGES events of its keys
 
 
+@per_evidence
 def key_changes(evidence: Any, log_group: str, region: str | None) -> KeyChanges:
     """The KMS keys of ``log_group`` (collected, or associated by an event) and their changes in ``region``.
 
@@ -570,7 +572,7 @@ def key_changes(evidence: Any, log_group: str, region: str | None) -> KeyChanges
     ids = {_key_id(key) for key in keys}
     changes = successful_events(evidence, "kms.amazonaws.com", KMS_CHANGES, region)
     changes = with_request(changes, lambda r: _key_id(r.get("keyId")) in ids)
-    return KeyChanges(keys, associations, changes)
+    return KeyChanges(frozenset(keys), associations, changes)
 
 
 def _kms_key_denied(case: Case) -> Outcome:

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from flowforensics.analysis.cache import per_evidence
 from flowforensics.frames.schema import frame
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
@@ -395,11 +396,16 @@ def signals(evidence: Any, subject: Subject) -> list[Signal]:
     When CloudWatch Logs throttles the flow log (``Rate limited``, or a throttled call), a new log
     stream does not show delivery working, so it neither ends nor contradicts the failure.
     """
+    return list(_signals(evidence, subject))
+
+
+@per_evidence
+def _signals(evidence: Any, subject: Subject) -> tuple[Signal, ...]:
     found = [signal for source in SIGNAL_SOURCES for signal in source(evidence, subject)]
     if subject.error == THROTTLED or any(signal.signal == "rate-limited" for signal in found):
         found = [signal for signal in found if signal.signal not in PERMISSIONS_ONLY]
     timed = sorted((s for s in found if s.time is not None), key=lambda s: (s.time, s.ok))
-    return timed + [s for s in found if s.time is None]
+    return (*timed, *(s for s in found if s.time is None))
 
 
 ALARM_SIGNALS = ("alarm-alarm", "alarm-ok")

@@ -57,6 +57,8 @@ MARKS: dict[str, tuple[str, str, str]] = {  # role -> (legend name, colour, symb
 }
 FAILURE_FILL = "rgba(213, 94, 0, 0.10)"
 TECHNIQUE_COLOUR = "#d55e00"  # an actor's action that impairs logging (MITRE ATT&CK T1562.008)
+# The gap between the metrics figure's panels, as a share of its plot's height.
+PANEL_SPACING = 0.12
 # The overview under the timeline (the whole evidence window), in pixels.
 OVERVIEW_HEIGHT = 270
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
@@ -501,6 +503,48 @@ def ingestion_figure(
     )
 
 
+def panels_layout(titles: list[str], spacing: float = PANEL_SPACING) -> dict[str, Any]:
+    """Panels stacked top down on one shared time axis, each titled: their axes and title annotations.
+
+    What ``make_subplots(rows=len(titles), cols=1, shared_xaxes=True, vertical_spacing=spacing,
+    subplot_titles=titles)`` lays out, to the last float; built as data, the figure is made in one
+    validation like the others (make_subplots and the layout update that follows it cost several
+    times the figure itself). Axes are ``x``, ``x2``... top down; the upper x axes follow the bottom
+    one and hide their tick labels.
+
+    Parameters
+    ----------
+    titles : list of str
+        One per panel (already escaped); at least one panel is laid out.
+    spacing : float
+        The gap between panels, as a share of the plot's height.
+
+    Returns
+    -------
+    dict
+        Layout properties: ``xaxis``, ``yaxis``, ``xaxis2``... and ``annotations``.
+    """
+    count = max(len(titles), 1)
+    height = (1.0 - spacing * (count - 1)) / count
+    bottom_axis = f"x{count if count > 1 else ''}"
+    layout: dict[str, Any] = {}
+    annotations = []
+    for panel in range(1, count + 1):
+        suffix = str(panel) if panel > 1 else ""
+        below = count - panel
+        # make_subplots' arithmetic (a sum of heights, then the gaps), clipped as it clips rounding errors.
+        low = min(max(sum([height] * below) + below * spacing + 0.0, 0.0), 1.0)
+        high = min(max(sum([height] * below) + below * spacing + height - 0.0, 0.0), 1.0)
+        layout[f"xaxis{suffix}"] = {"anchor": f"y{suffix}", "domain": [0.0, 1.0]}
+        layout[f"yaxis{suffix}"] = {"anchor": f"x{suffix}", "domain": [low, high]}
+        if panel < count:
+            layout[f"xaxis{suffix}"].update(matches=bottom_axis, showticklabels=False)
+        if panel <= len(titles) and titles[panel - 1]:
+            annotations.append({"y": high, "xref": "paper", "x": 0.5, "yref": "paper", "text": titles[panel - 1],
+                                "showarrow": False, "font": {"size": 16}, "xanchor": "center", "yanchor": "bottom"})
+    return {**layout, **({"annotations": annotations} if annotations else {})}
+
+
 def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: str | None = "Metrics") -> Any:
     """Every metric series of the evidence (``IncomingLogEvents``, ``IncomingBytes``...), a panel each.
 
@@ -519,42 +563,38 @@ def metrics_figure(metrics: Any, *, start: Any = None, end: Any = None, title: s
     -------
     Figure
     """
-    from plotly.subplots import make_subplots
-
     series = metrics.assign(
         name=metrics["label"].astype(object).where(metrics["label"].notna(), metrics["metric_name"]).fillna("?")
     ).sort_values("timestamp")
     names = sorted(series["name"].unique())
     panels = range(1, max(len(names), 1) + 1)
-    fig = make_subplots(rows=len(panels), cols=1, shared_xaxes=True, vertical_spacing=0.12,
-                        subplot_titles=[text(name) for name in names], figure=Figure())
-    fig.add_traces(
-        [
-            dict(
-                type="scatter",
-                x=naive_utc(rows["timestamp"]).tolist(),
-                y=rows["value"].astype(float).tolist(),
-                mode="lines+markers",
-                marker=dict(size=4),
-                line=dict(color=LANES["log-group"][1]),
-                name=text(name),
-                showlegend=False,
-                hovertext=[hover([("log group", lg), ("stat", stat)], title=name)
-                           for lg, stat in zip(rows["log_group"], rows["stat"], strict=True)],
-                hovertemplate="%{hovertext}<br>%{x}: %{y}<extra></extra>",
-            )
-            for name, rows in ((name, series[series["name"] == name]) for name in names)
-        ],
-        rows=list(panels)[: len(names)],
-        cols=[1] * len(names),
-    )
-    # Every panel's axes (make_subplots numbers them x, x2, x3... top down), in one layout update.
+    traces = [
+        dict(
+            type="scatter",
+            x=naive_utc(rows["timestamp"]).tolist(),
+            y=rows["value"].astype(float).tolist(),
+            mode="lines+markers",
+            marker=dict(size=4),
+            line=dict(color=LANES["log-group"][1]),
+            name=text(name),
+            showlegend=False,
+            hovertext=[hover([("log group", lg), ("stat", stat)], title=name)
+                       for lg, stat in zip(rows["log_group"], rows["stat"], strict=True)],
+            hovertemplate="%{hovertext}<br>%{x}: %{y}<extra></extra>",
+            xaxis=f"x{panel if panel > 1 else ''}",
+            yaxis=f"y{panel if panel > 1 else ''}",
+        )
+        for panel, (name, rows) in enumerate(((name, series[series["name"] == name]) for name in names), start=1)
+    ]
+    layout = panels_layout([text(name) for name in names])
+    # Every panel's axes (x, x2, x3... top down) with the time axis' looks.
     x_range = [naive_utc(start), naive_utc(end)] if start is not None and end is not None else None
     axis = dict(showgrid=True, gridcolor="#eeeeee", tickformat=TIME_AXIS["tickformat"],
                 hoverformat=TIME_AXIS["hoverformat"], title=None, **({"range": x_range} if x_range else {}))
-    axes = {f"{letter}axis{panel if panel > 1 else ''}": dict(axis) if letter == "x" else
-            dict(title=None, rangemode="tozero", gridcolor="#eeeeee") for panel in panels for letter in "xy"}
+    for panel in panels:
+        suffix = str(panel) if panel > 1 else ""
+        layout[f"xaxis{suffix}"].update(axis)
+        layout[f"yaxis{suffix}"].update(title=None, rangemode="tozero", gridcolor="#eeeeee")
     # Only the bottom panel names the axis: a title under each panel would run into the next one's.
-    axes[f"xaxis{panels[-1] if panels[-1] > 1 else ''}"]["title"] = dict(text="time (UTC)")
-    fig.update_layout(_layout(title, 140 + 190 * len(panels), **axes))
-    return fig
+    layout[f"xaxis{panels[-1] if panels[-1] > 1 else ''}"]["title"] = dict(text="time (UTC)")
+    return Figure(data=traces, layout=_layout(title, 140 + 190 * len(panels), xaxis=layout.pop("xaxis"), **layout))

@@ -12,10 +12,12 @@ from flowforensics.frames.schema import frame
 from flowforensics.presentation.diffs import PolicyDiff, render_document
 from flowforensics.presentation.plots import (
     LANES,
+    PANEL_SPACING,
     STATE_COLOURS,
     ingestion_figure,
     metrics_figure,
     overview_figure,
+    panels_layout,
     timeline_figure,
     verdict_figure,
 )
@@ -179,3 +181,23 @@ def test_verdict_streams_and_metrics_figures() -> None:
     )
     fig = metrics_figure(metrics)
     assert fig.data[0].name == "IncomingLogEvents" and list(fig.data[0].y) == [120.0, 120.0, 120.0, 0.0]
+
+
+@pytest.mark.parametrize("count", [1, 2, 3, 4, 7])
+def test_metrics_panels_are_laid_out_as_make_subplots_lays_them_out(count: int) -> None:
+    from plotly.subplots import make_subplots
+
+    titles = [f"Metric &lt;{n}&gt;" for n in range(count)]
+    expected = make_subplots(rows=count, cols=1, shared_xaxes=True, vertical_spacing=PANEL_SPACING, subplot_titles=titles)
+    laid_out = json.loads(expected.to_json())["layout"]
+    assert panels_layout(titles) == {key: value for key, value in laid_out.items() if key != "template"}
+    metrics = frame("metrics", [{"label": f"Metric <{n}>", "timestamp": f"2024-03-24T16:{m:02d}Z", "value": n * m,
+                                 "log_group": "/vpc/flow-logs/prod-core", "stat": "Sum"}
+                                for n in range(count) for m in range(40, 60, 5)])
+    fig = metrics_figure(metrics, start=pd.Timestamp("2024-03-24T16:30Z"), end=pd.Timestamp("2024-03-24T17:00Z"))
+    # A panel a series, each on its own axes, sharing the bottom panel's time axis (the only one titled).
+    assert [(trace.name, trace.xaxis, trace.yaxis) for trace in fig.data] == [
+        (f"Metric &lt;{n}&gt;", f"x{n + 1 if n else ''}", f"y{n + 1 if n else ''}") for n in range(count)]
+    bottom = fig.layout[f"xaxis{count if count > 1 else ''}"]
+    assert bottom.title.text == "time (UTC)" and list(bottom.range) == [pd.Timestamp("2024-03-24T16:30"), pd.Timestamp("2024-03-24T17:00")]
+    assert [a.text for a in fig.layout.annotations] == [f"Metric &lt;{n}&gt;" for n in range(count)]

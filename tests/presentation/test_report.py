@@ -20,9 +20,11 @@ from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.presentation.investigation import Investigation
 from flowforensics.presentation.report import (
     INTERACTIVE_TAG,
+    PLOTLY_JS_MARKER,
     REPORT_NOTEBOOK,
     ReportFiles,
     run_notebook,
+    to_html,
     write_report,
 )
 from flowforensics.presentation.widgets import explorer
@@ -88,6 +90,15 @@ def test_report_is_self_contained_without_code(default_report: ReportFiles) -> N
     assert 'class="jp-CodeMirrorEditor' not in page and "case.timeline_figure()" not in page
     assert "page.page_setup()" not in page and "papermill notebooks/investigate.ipynb" not in page
     assert "require.min.js" not in page
+
+
+def test_plotly_js_goes_in_the_head_whatever_the_title_says(default_report: ReportFiles, tmp_path: Path) -> None:
+    # plotly.js replaces a marker once nbconvert is done: a title (the evidence folder's name) that spells
+    # the marker is still only a title.
+    page = to_html(default_report.notebook, tmp_path / "report.html", title=f"{PLOTLY_JS_MARKER} <b>x</b>").read_text()
+    head, body = page.split("</head>", 1)
+    assert head.count(get_plotlyjs()) == 1 and get_plotlyjs()[:500] not in body and PLOTLY_JS_MARKER not in page
+    assert f"<title>{html.escape(PLOTLY_JS_MARKER, quote=False)} &lt;b&gt;x&lt;/b&gt;</title>" in head
 
 
 def test_report_leaves_the_interactive_explorer_out(default_report: ReportFiles) -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache, lru_cache
 from importlib import resources
 from typing import Any
 
@@ -31,46 +31,56 @@ class Service:
     operations: frozenset[str]
 
 
-@dataclass(frozen=True)
-class Reference:
-    """The known services, condition keys (exact, lower case, and patterns such as
-    ``aws:RequestTag/${TagKey}``) and where they come from."""
+@lru_cache(maxsize=1)
+def _document() -> dict[str, Any]:
+    return json.loads((resources.files("flowforensics.analysis.iam") / "data" / "iam_reference.json").read_text(encoding="utf-8"))
 
-    services: dict[str, Service]
-    keys: frozenset[str]
-    key_patterns: re.Pattern[str]
-    levels: dict[str, str]
-    sources: dict[str, str]
+
+# Each part is built on first use: a report evaluates a few logs: and sts: actions with global keys,
+# and needs neither the 450 other services' tables nor the compiled key patterns.
+@lru_cache(maxsize=1)
+def _prefixes() -> dict[str, str]:
+    """Lower-case service prefix -> the prefix as the reference spells it."""
+    return {prefix.lower(): prefix for prefix in _document()["services"]}
+
+
+def service(prefix: str) -> Service | None:
+    """The actions and operations of the service ``prefix`` (any case), or None when AWS has no such prefix."""
+    spelled = _prefixes().get(prefix.lower())
+    return _service(spelled) if spelled is not None else None
+
+
+@cache  # one entry per service of the reference at most, whatever prefixes the evidence spells
+def _service(spelled: str) -> Service:
+    entry = _document()["services"][spelled]
+    return Service(
+        {name.lower(): (name, levels) for name, levels in entry["actions"].items()},
+        frozenset(name.lower() for name in entry.get("operations", ())),
+    )
 
 
 @lru_cache(maxsize=1)
-def reference() -> Reference:
-    """The reference data, loaded once."""
-    text = (resources.files("flowforensics.analysis.iam") / "data" / "iam_reference.json").read_text(encoding="utf-8")
-    document = json.loads(text)
-    services: dict[str, Service] = {}
+def _keys() -> tuple[frozenset[str], tuple[str, ...]]:
+    """Every condition key AWS defines, lower case: the exact ones, and the patterns (as regular
+    expressions) of keys such as ``aws:RequestTag/${TagKey}``."""
+    document = _document()
     keys: set[str] = set()
     patterns: set[str] = set()
-
-    def add_key(key: str) -> None:
+    for key in [*document["global_keys"], *(key for entry in document["services"].values() for key in entry["keys"])]:
         if "${" in key:
             patterns.add(_VARIABLE.sub(".+", re.escape(key.lower())))
         else:
             keys.add(key.lower())
+    return frozenset(keys), tuple(sorted(patterns))
 
-    for key in document["global_keys"]:
-        add_key(key)
-    for prefix, service in document["services"].items():
-        services[prefix.lower()] = Service(
-            {name.lower(): (name, levels) for name, levels in service["actions"].items()},
-            frozenset(name.lower() for name in service.get("operations", ())),
-        )
-        for key in service["keys"]:
-            add_key(key)
-    return Reference(
-        services, frozenset(keys), re.compile("|".join(f"(?:{p})" for p in sorted(patterns)) + r"\Z", re.DOTALL),
-        document["levels"], document["sources"],
-    )
+
+@lru_cache(maxsize=1)
+def _key_patterns() -> re.Pattern[str]:
+    return re.compile("|".join(f"(?:{p})" for p in _keys()[1]) + r"\Z", re.DOTALL)
+
+
+def _source(name: str) -> str:
+    return _document()["sources"][name]
 
 
 @lru_cache(maxsize=4096)
@@ -83,26 +93,25 @@ def action_warning(action: str) -> str | None:
     """
     if action == "*":
         return None
-    data = reference()
     prefix, _, name = action.partition(":")
-    service = data.services.get(prefix.lower())
-    source = data.sources["service_authorization_reference"]
+    known = service(prefix)
+    source = _source("service_authorization_reference")
     if not name:
         return f"{action} is not an action: IAM actions are written service:Name"
-    if service is None:
+    if known is None:
         if _WILDCARD.search(prefix):
             return None
         return f"{action}: no AWS service has the prefix {prefix!r} in the Service Authorization Reference ({source})"
     lower = name.lower()
     if _WILDCARD.search(name):
         pattern = compile_glob(name, ignore_case=True)  # linear time: the pattern is the evidence's
-        if any(pattern.match(known) for known in service.actions):
+        if any(pattern.match(action_name) for action_name in known.actions):
             return None
         return f"{action} matches no IAM action of service {prefix} in the Service Authorization Reference ({source})"
-    if lower in service.actions:
+    if lower in known.actions:
         return None
-    if lower in service.operations:
-        return (f"{action} is an API operation of {prefix} (botocore {data.sources['botocore']}) but not an IAM "
+    if lower in known.operations:
+        return (f"{action} is an API operation of {prefix} (botocore {_source('botocore')}) but not an IAM "
                 f"action in the Service Authorization Reference ({source}): its permission has another name")
     return f"{action} is not an IAM action of service {prefix} in the Service Authorization Reference ({source})"
 
@@ -110,21 +119,20 @@ def action_warning(action: str) -> str | None:
 @lru_cache(maxsize=4096)
 def key_warning(key: str) -> str | None:
     """Why ``key`` is not a known condition key (global ``aws:`` or a service's), or None when it is one."""
-    data = reference()
     lower = key.lower()
     # No key AWS defines is longer (and the patterns' backtracking stays bounded on the evidence's keys).
-    if len(lower) <= MAX_KEY_LENGTH and (lower in data.keys or data.key_patterns.match(lower)):
+    if len(lower) <= MAX_KEY_LENGTH and (lower in _keys()[0] or _key_patterns().match(lower)):
         return None
     return (f"condition key {key} is neither a global condition key nor a key of any service in the Service "
-            f"Authorization Reference ({data.sources['service_authorization_reference']})")
+            f"Authorization Reference ({_source('service_authorization_reference')})")
 
 
 def access_levels(action: str) -> str | None:
     """The access levels of ``action`` (letters of ``L``ist, ``R``ead, ``W``rite, ``P``ermissions
     management, ``T``agging), or None when the action is unknown or a pattern."""
     prefix, _, name = action.partition(":")
-    service = reference().services.get(prefix.lower())
-    entry = service.actions.get(name.lower()) if service else None
+    known = service(prefix)
+    entry = known.actions.get(name.lower()) if known else None
     return entry[1] if entry else None
 
 
