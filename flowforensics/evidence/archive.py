@@ -18,6 +18,7 @@ Examples
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import sys
@@ -42,8 +43,8 @@ from flowforensics.evidence.archive_listing import (
 )
 from flowforensics.evidence.archive_listing import ArchiveObject as _Object
 from flowforensics.evidence.manifest import MANIFEST_NAME
-from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
-from flowforensics.evidence.records import Keep, read_file
+from flowforensics.evidence.reader import LIMITS, Document, LoadProblem, read_document
+from flowforensics.evidence.records import CLOUDTRAIL_KINDS, FileRecords, Keep, gunzip, record_time
 from flowforensics.evidence.relevance import is_relevant
 from flowforensics.evidence.values import parse_time
 
@@ -128,11 +129,11 @@ class Selection:
         )
         return next((reason for reason in reasons if reason is not None), None)
 
-    def in_window(self, record: Any) -> bool:
-        """Whether a kept record's ``eventTime`` is in the window (a record without a readable time is kept)."""
+    def in_window(self, text: bytes) -> bool:
+        """Whether a kept record's ``eventTime`` (of its JSON text) is in the window (one without a readable time is kept)."""
         if self.start is None and self.end is None:
             return True
-        moment = parse_time(record.get("eventTime")) if isinstance(record, dict) else None
+        moment = parse_time(record_time(text))
         if moment is None:
             return True
         return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)
@@ -147,7 +148,8 @@ class ArchiveRead:
     source : str
         The archive as given (a folder or ``s3://bucket/prefix``).
     documents : list of Document
-        One ``cloudtrail_records`` document per file with kept records.
+        One CloudTrail document per file with kept records (its content a
+        :class:`~flowforensics.evidence.records.FileRecords`: the kept records' JSON text).
     read : list of dict
         Every file read: ``key``, ``size`` (compressed bytes), ``sha256`` (of the compressed bytes),
         ``records`` (in the file), ``kept``.
@@ -327,12 +329,26 @@ def _take(result: ArchiveRead, item: _Object, outcome: Any, selection: Selection
         result.skipped.append({"key": item.key, "reason": records, "sha256": digest, "size": size})
         result.problems.append(LoadProblem(item.key, records))
         return
-    kept = [record for record in records.records if selection.in_window(record)]
-    result.outside_window += len(records.records) - len(kept)
+    kept = [text for text in records.texts if selection.in_window(text)]
+    result.outside_window += len(records.texts) - len(kept)
     result.read.append({"key": item.key, "size": size, "sha256": digest, "records": records.read, "kept": len(kept)})
-    if records.duplicate_keys:
-        named = ", ".join(sorted(set(records.duplicate_keys))[:5])
-        result.problems.append(LoadProblem(item.key, f"{len(records.duplicate_keys)} duplicate JSON key(s) in one object "
-                                                     f"of a kept record ({named}): the last value of each was used"))
-    if kept:
-        result.documents.append(Document(item.key, "cloudtrail_records", kept))
+    if kept or records.duplicate_keys or records.notes:
+        records.texts = kept
+        result.documents.append(Document(item.key, records.kind, records))
+
+
+NOT_CLOUDTRAIL = "not a CloudTrail log file: no 'Records' list, 'Events' of lookup-events, array or JSON Lines of records"
+
+
+def read_file(data: bytes, keep: Keep | None, limit: int) -> tuple[str, int, FileRecords | str]:
+    """One archive file's compressed bytes -> (SHA-256 of them, their size, the kept records or why none).
+
+    The evidence reader's path (:func:`~flowforensics.evidence.reader.read_document`), as for a folder's
+    file. Runs in worker processes: everything it needs comes in, everything it found goes out.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    try:
+        kind, content, _duplicates = read_document(gunzip(data, limit), keep)
+    except ValueError as exc:
+        return digest, len(data), str(exc)
+    return digest, len(data), content if kind in CLOUDTRAIL_KINDS else NOT_CLOUDTRAIL

@@ -12,14 +12,11 @@ from the SHA-256 its manifest recorded is reported.
 
 from __future__ import annotations
 
-import gzip
 import hashlib
-import io
 import json
 import os
 import re
 import stat
-import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -27,9 +24,9 @@ from typing import Any
 
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.manifest import MANIFEST_NAME
+from flowforensics.evidence.records import CLOUDTRAIL_KINDS, Keep, Keys, fast_records, from_content, gunzip
 from flowforensics.evidence.shapes import recognise
 
-GZIP_MAGIC = b"\x1f\x8b"
 _MIB = 1 << 20
 
 
@@ -161,15 +158,7 @@ def _read_bounded(path: Path, limits: Limits) -> tuple[bytes, str]:
     if len(raw) > limit:
         raise ValueError(too_big)
     digest = hashlib.sha256(raw).hexdigest()
-    if raw.startswith(GZIP_MAGIC):
-        try:
-            with gzip.GzipFile(fileobj=io.BytesIO(raw)) as unzipped:
-                raw = unzipped.read(limit + 1)
-        except (EOFError, OSError, zlib.error) as exc:
-            raise ValueError(f"truncated or corrupt gzip ({exc})") from None
-        if len(raw) > limit:
-            raise ValueError(too_big)
-    return raw, digest
+    return gunzip(raw, limit), digest
 
 
 def _decode(raw: bytes) -> str:
@@ -182,21 +171,7 @@ def _decode(raw: bytes) -> str:
         raise ValueError("not text: neither JSON nor gzipped JSON (UTF-8, UTF-16 or UTF-32)") from None
 
 
-class _Keys:
-    """Builds JSON objects and remembers the keys given twice in one object (JSON keeps the last)."""
-
-    def __init__(self) -> None:
-        self.duplicates: list[str] = []
-
-    def __call__(self, pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-        built = dict(pairs)
-        if len(built) != len(pairs):
-            seen: set[str] = set()
-            self.duplicates.extend(key for key, _value in pairs if key in seen or seen.add(key))
-        return built
-
-
-def _loads(text: str, keys: _Keys) -> Any:
+def _loads(text: str, keys: Keys) -> Any:
     try:
         return json.loads(text, object_pairs_hook=keys)
     except RecursionError:
@@ -218,14 +193,14 @@ def parse_json_text(text: str, duplicates: list[str] | None = None) -> Any:
     ValueError
         With the position of the first error, when it is neither, or when it nests too deeply.
     """
-    keys = _Keys()
+    keys = Keys()
     try:
         content = _loads(text, keys)
     except json.JSONDecodeError as whole_error:
         lines = [line for line in text.splitlines() if line.strip()]
         content = None
         if len(lines) > 1:
-            keys = _Keys()
+            keys = Keys()
             try:
                 content = [_loads(line, keys) for line in lines]
             except json.JSONDecodeError:
@@ -237,6 +212,40 @@ def parse_json_text(text: str, duplicates: list[str] | None = None) -> Any:
     if duplicates is not None:
         duplicates.extend(keys.duplicates)
     return content
+
+
+def read_document(raw: bytes, keep: Keep | None = None) -> tuple[str | None, Any, list[str]]:
+    """Recognise one file's (decompressed) bytes: (kind, content, keys given twice), or why it is not JSON.
+
+    CloudTrail files of every shape take the fast path (:func:`records.fast_records`), and come back as
+    :class:`records.FileRecords` (their records as JSON text, the keys given twice in them reported by
+    the frame builder); anything else, or what the fast path leaves, is parsed strictly. ``kind`` is
+    ``None`` when the content is JSON but not evidence (see :func:`not_evidence_reason`).
+
+    Parameters
+    ----------
+    raw : bytes
+        The file's bytes, gunzipped; UTF-8, 16 or 32.
+    keep : callable, optional
+        Which CloudTrail records to keep (see :func:`records.fast_records`); default every record.
+
+    Raises
+    ------
+    ValueError
+        Why the bytes are not JSON: not text, invalid JSON (with the position) or nested too deeply.
+    """
+    encoding = json.detect_encoding(raw)
+    found = fast_records(raw if encoding.startswith("utf-8") else _decode(raw).encode(), keep)
+    if found is not None:
+        return found.kind, found, []
+    duplicates: list[str] = []
+    content = parse_json_text(_decode(raw), duplicates)
+    kind = recognise(content)
+    if kind in CLOUDTRAIL_KINDS:
+        found = from_content(kind, content, keep)
+        found.duplicate_keys = duplicates
+        return kind, found, []
+    return kind, content, duplicates
 
 
 def _read_manifest_leniently(root: Path) -> tuple[dict[str, Any] | None, LoadProblem | None]:
@@ -317,13 +326,11 @@ def read_folder(
             problem(shown, skipped)
             continue
         entry = entries.get(relative, {})
-        duplicates: list[str] = []
         try:
             raw, digest = _read_bounded(file, limits)
             if isinstance(entry.get("sha256"), str) and digest != entry["sha256"]:
                 problem(shown, f"differs from the SHA-256 recorded in {MANIFEST_NAME} (changed since collection)")
-            content = parse_json_text(_decode(raw), duplicates)
-            kind = recognise(content)
+            kind, content, duplicates = read_document(raw)
         except ValueError as exc:
             problem(shown, str(exc))
             continue
@@ -333,11 +340,12 @@ def read_folder(
         if kind is not None:
             documents.append(Document(shown, kind, content, entry))
         else:
-            problem(shown, _not_evidence_reason(content))
+            problem(shown, not_evidence_reason(content))
     return documents, problems, manifest
 
 
-def _not_evidence_reason(content: Any) -> str:
+def not_evidence_reason(content: Any) -> str:
+    """Why parsed JSON ``content`` is not evidence, in one line."""
     if isinstance(content, dict):
         keys = ", ".join(sorted(content)[:6]) or "none"
         return f"not evidence: a JSON object with keys [{keys}] matches no AWS output flowforensics reads"

@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
+from flowforensics.evidence.records import CLOUDTRAIL_KINDS, CloudTrailRecord, parse_record
 from flowforensics.evidence.shapes import is_cloudtrail_record
 from flowforensics.evidence.values import frame_time, scalar_text
 from flowforensics.frames.schema import frame
@@ -29,31 +30,18 @@ class EventCounters:
     notes: list[LoadProblem] = field(default_factory=list)
 
 
-def _records(document: Document, counters: EventCounters) -> Iterator[dict[str, Any]]:
-    content = document.content
-    if document.kind == "lookup_events":
-        for item in content.get("Events") or []:
-            raw = item.get("CloudTrailEvent") if isinstance(item, dict) else None
-            try:
-                record = json.loads(raw) if isinstance(raw, str) else raw
-            except ValueError:
-                record = None
-            if not is_cloudtrail_record(record):
-                counters.unreadable += 1
-                continue
-            yield record
-    else:
-        records = content.get("Records") if isinstance(content, dict) and "Records" in content else content
-        if isinstance(records, dict):
-            records = [records]
-        if not isinstance(records, list):
-            counters.notes.append(LoadProblem(document.path, f"'Records' is a JSON {type(records).__name__}, not a list of records (skipped)"))
-            return
-        for record in records:
-            if not is_cloudtrail_record(record):
-                counters.unreadable += 1
-                continue
-            yield record
+def _records(document: Document, counters: EventCounters, duplicates: list[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
+    """Each CloudTrail record of a document: its JSON text as read and its parsed form (for the row only)."""
+    for text in document.content.texts:
+        try:
+            record, given_twice = parse_record(text)
+        except (ValueError, RecursionError):
+            record, given_twice = None, []  # a CloudTrailEvent of lookup-events that is not JSON
+        if not is_cloudtrail_record(record):
+            counters.unreadable += 1
+            continue
+        duplicates.extend(given_twice)
+        yield text, record
 
 
 def _canonical(record: dict[str, Any]) -> str:
@@ -103,6 +91,8 @@ _TEXT_FIELDS = {
     "error_message": "errorMessage",
 }
 
+_TYPED_FIELDS = tuple((_TEXT_FIELDS | _OBJECT_FIELDS).items())
+
 
 # Names in requestParameters that the analysis matches against roles, policies, log groups and keys:
 # CloudTrail writes each as one string. Anything else is left empty, so that no change is replayed
@@ -132,11 +122,10 @@ def _wrong_types(record: dict[str, Any], row: dict[str, Any]) -> bool:
             return True
     elif identity is not None:
         return True
-    return any(record.get(key) is not None and row[column] is None
-               for column, key in (_TEXT_FIELDS | _OBJECT_FIELDS).items())
+    return any(record.get(key) is not None and row[column] is None for column, key in _TYPED_FIELDS)
 
 
-def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, Any]:
+def _row(record: dict[str, Any], text: bytes, event_id: str, source_file: str) -> dict[str, Any]:
     identity = record.get("userIdentity")
     actor, actor_type, issuer = actor_of(identity)
     read_only = record.get("readOnly")
@@ -156,7 +145,7 @@ def _row(record: dict[str, Any], event_id: str, source_file: str) -> dict[str, A
         "read_only": read_only if isinstance(read_only, bool) else None,
         **{column: _object_field(record.get(key)) for column, key in _OBJECT_FIELDS.items()},
         "resources": record.get("resources"),
-        "record": record,
+        "record": CloudTrailRecord(text),
         "source_file": source_file,
     }
 
@@ -177,40 +166,57 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         What was merged or set aside, with one note per file where records lacked a time or an id.
     """
     counters = EventCounters()
-    seen: dict[str, list[str]] = {}  # eventID -> canonical forms kept under it
+    # eventID -> what was kept under it: the record's text, replaced by its canonical form once another
+    # record claims the id (the canonical form is computed only then, or for a record without an id).
+    seen: dict[str, list[bytes | str]] = {}
     rows = []
     for document in documents:
-        if document.kind not in ("lookup_events", "cloudtrail_log", "cloudtrail_records"):
+        if document.kind not in CLOUDTRAIL_KINDS:
             continue
         without_time = without_id = collisions = kept_here = wrong_types = unnamed = 0
         wrong_names: set[str] = set()
         before = counters.unreadable
         malformed = oversized = 0
-        for record in _records(document, counters):
+        duplicate_keys = list(document.content.duplicate_keys)
+        counters.notes.extend(LoadProblem(document.path, note) for note in document.content.notes)
+        for text, record in _records(document, counters, duplicate_keys):
             counters.read += 1
+            canonical = None
             try:
-                canonical = _canonical(record)
+                # The limit is on the record as compact JSON, which can be longer than its text as read
+                # (escapes, numbers written short): measured exactly when the text is anywhere near it.
+                if len(text) > LIMITS.max_record_bytes // 8:
+                    canonical = _canonical(record)
             except (ValueError, TypeError, RecursionError):
                 malformed += 1
                 continue
-            if len(canonical) > LIMITS.max_record_bytes:
+            if canonical is not None and len(canonical) > LIMITS.max_record_bytes:
                 oversized += 1
                 continue
             event_id = scalar_text(record.get("eventID"))
-            if not event_id:
-                without_id += 1
-                event_id = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
-            kept = seen.setdefault(event_id, [])
+            try:
+                if not event_id:
+                    canonical = canonical or _canonical(record)
+                    event_id = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
+                    without_id += 1
+                kept = seen.get(event_id, [])
+                if kept:
+                    canonical = canonical or _canonical(record)
+                    kept[:] = [_canonical(parse_record(entry)[0]) if isinstance(entry, bytes) else entry for entry in kept]
+            except (ValueError, TypeError, RecursionError):
+                malformed += 1
+                continue
             if canonical in kept:
                 counters.duplicates += 1
                 continue
             unique_id = event_id if not kept else f"{event_id}#{len(kept) + 1}"
             try:
-                row = _row(record, unique_id, document.path)
+                row = _row(record, text, unique_id, document.path)
             except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
                 malformed += 1
                 continue
-            kept.append(canonical)
+            kept.append(canonical if kept else text)
+            seen[event_id] = kept
             if len(kept) > 1:
                 collisions += 1
             kept_here += 1
@@ -232,6 +238,10 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         ):
             if count:
                 counters.notes.append(LoadProblem(document.path, f"{count} of {kept_here} CloudTrail records {what}"))
+        if duplicate_keys:
+            named = ", ".join(sorted(set(duplicate_keys))[:5])
+            counters.notes.append(LoadProblem(
+                document.path, f"{len(duplicate_keys)} duplicate JSON key(s) in one object ({named}): the last value of each was used"))
         if unreadable:
             counters.notes.append(LoadProblem(document.path, f"{unreadable} entries are not CloudTrail records (skipped)"))
         if malformed:

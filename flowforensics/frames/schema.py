@@ -37,7 +37,7 @@ SCHEMAS: dict[str, dict[str, tuple[str, str]]] = {
         "request": (JSON, "requestParameters, parsed"),
         "response": (JSON, "responseElements, parsed"),
         "resources": (JSON, "resources (list of {ARN, type, accountId})"),
-        "record": (JSON, "the whole CloudTrail record as read"),
+        "record": (JSON, "the whole CloudTrail record as read: a read-only mapping over its JSON text (.text), parsed when read"),
         "source_file": (TEXT, "the evidence file the record was first read from"),
     },
     "flow_logs": {

@@ -9,13 +9,19 @@ from __future__ import annotations
 import json
 from typing import Any
 
+from flowforensics.evidence.records import CloudTrailRecord
 from flowforensics.frames.schema import JSON, SCHEMAS
+
+
+def _json_default(value: Any) -> Any:
+    # The events' record column holds each record as its JSON text (a read-only mapping).
+    return value.to_dict() if isinstance(value, CloudTrailRecord) else str(value)
 
 
 def _json_text(value: Any) -> str | None:
     if value is None:
         return None
-    return json.dumps(value, default=str, sort_keys=True)
+    return json.dumps(value, default=_json_default, sort_keys=True)
 
 
 def sql_ready(name: str, frame: Any) -> Any:

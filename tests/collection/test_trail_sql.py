@@ -63,7 +63,7 @@ def archive_reader_keeps(root: Path, start: datetime, end: datetime, accounts=()
     selection = Selection.of(accounts=accounts, regions=regions, start=start, end=end)
     read = read_archive(root, selection, workers=1)
     assert not read.problems
-    return [record for document in read.documents for record in document.content]
+    return [json.loads(text) for document in read.documents for text in document.content.texts]
 
 
 def _by_id(found: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import html
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from pathlib import Path
 
 import pandas as pd
@@ -79,8 +79,9 @@ def test_sql_over_the_frames_with_json_columns(scenario: Callable[[str], Path]) 
     # The analysis frames can be added by name.
     con = explore.connect({**evidence.frames, "extra": pd.DataFrame({"x": [1]})})
     assert con.sql("select count(*) from extra").fetchall() == [(1,)]
-    # The frames themselves are untouched (JSON stays objects in pandas).
-    assert isinstance(evidence.events["record"].iloc[0], dict)
+    # The frames themselves are untouched (JSON stays objects in pandas; a record, its text read as a mapping).
+    record = evidence.events["record"].iloc[0]
+    assert isinstance(record, Mapping) and record == json.loads(record.text) and record["eventID"]
     assert json.loads(explore.sql_ready("events", evidence.events)["record"].iloc[0])["eventID"]
 
 
