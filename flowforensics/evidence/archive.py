@@ -23,7 +23,7 @@ import os
 import re
 import sys
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from concurrent.futures import Executor, Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
@@ -129,11 +129,17 @@ class Selection:
         )
         return next((reason for reason in reasons if reason is not None), None)
 
-    def in_window(self, text: bytes) -> bool:
-        """Whether a kept record's ``eventTime`` (of its JSON text) is in the window (one without a readable time is kept)."""
+    def in_window(self, record: bytes | Any) -> bool:
+        """Whether a kept record's ``eventTime`` is in the window (one without a readable time is kept).
+
+        ``record`` is the record's JSON text, as the reader hands records on, or the parsed record.
+        """
         if self.start is None and self.end is None:
             return True
-        moment = parse_time(record_time(text))
+        if isinstance(record, bytes):
+            moment = parse_time(record_time(record))
+        else:
+            moment = parse_time(record.get("eventTime")) if isinstance(record, Mapping) else None
         if moment is None:
             return True
         return (self.start is None or moment >= self.start) and (self.end is None or moment <= self.end)

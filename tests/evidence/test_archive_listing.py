@@ -3,6 +3,7 @@ are the ones a listing of everything would choose; no event of the window is mis
 
 from __future__ import annotations
 
+import json
 import sys
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -61,7 +62,7 @@ def test_the_walk_chooses_what_a_listing_of_everything_chooses(layout: dict[str,
     selection = Selection.of(**SELECTIONS[name])
     read = read_archive(layout["root"], selection, workers=1)
     assert [e["key"] for e in read.read] == every_choice(layout["root"], selection)
-    assert {r["eventID"] for d in read.documents for r in d.content} == wanted(layout["records"], selection)
+    assert {json.loads(t)["eventID"] for d in read.documents for t in d.content.texts} == wanted(layout["records"], selection)
     top = layout["root"].resolve().as_posix()
     assert all(entry["prefix"].startswith(f"{top}/") for entry in read.listed)
     assert not any(part in entry["prefix"] for entry in read.listed for part in ("Digest", "vpcflowlogs", "/.."))
@@ -73,7 +74,7 @@ def test_a_day_at_the_window_end_is_found_in_the_next_day_folder(layout: dict[st
     selection = Selection.of(accounts=[late["recipientAccountId"]], regions=[late["awsRegion"]],
                              start=f"{late['eventTime'][:10]}T00:00Z", end=late["eventTime"])
     read = read_archive(layout["root"], selection, workers=1)
-    assert late["eventID"] in {r["eventID"] for d in read.documents for r in d.content}
+    assert late["eventID"] in {json.loads(t)["eventID"] for d in read.documents for t in d.content.texts}
     day = datetime.strptime(late["eventTime"][:10], "%Y-%m-%d")
     # The window's day and the day after it, written down, each listed whole: nothing else of the region.
     assert [e["prefix"].split("/CloudTrail/")[1] for e in read.listed if e["depth"] == "whole"] == [
