@@ -5,10 +5,22 @@ from __future__ import annotations
 
 import argparse
 from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING
 
-from flowforensics.collection.trail_sql import LAYOUTS, QueryPlan, athena_query, lake_query
+# The query path (sqlglot, and boto3 through the collection package) is imported when it is used, not
+# when the options are parsed: every command parses them, and diagnose would pay a second of start-up.
+if TYPE_CHECKING:
+    from flowforensics.collection.trail_sql import QueryPlan
 
 ENGINE_NAMES = {"athena": "Athena", "lake": "CloudTrail Lake"}
+
+
+def _layout(text: str) -> str:
+    from flowforensics.collection.trail_sql import LAYOUTS
+
+    if text not in LAYOUTS:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a table layout ({', '.join(sorted(LAYOUTS))})")
+    return text
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -18,8 +30,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--workgroup", metavar="W", help="the Athena workgroup (default: the account's primary)")
     group.add_argument(
         "--athena-layout",
-        choices=sorted(LAYOUTS),
+        type=_layout,
         default="console",
+        metavar="LAYOUT",
         help="the table's partitions: console (none, as CloudTrail's console creates it), partitioned "
         "(region/year/month/day) or projection (timestamp); default console",
     )
@@ -38,6 +51,7 @@ def plan(args: argparse.Namespace, now: datetime) -> QueryPlan:
     """
     from flowforensics.cli import time_option
     from flowforensics.collection.query import as_list, window
+    from flowforensics.collection.trail_sql import athena_query, lake_query
 
     start, end = window(time_option(args.start, "--start"), time_option(args.end, "--end"), now)
     regions = [] if args.regions == "all" else as_list(args.regions)
@@ -51,6 +65,8 @@ def plan(args: argparse.Namespace, now: datetime) -> QueryPlan:
 
 def describe(query: QueryPlan, layout: str | None) -> str:
     """The statement as ``--dry-run`` prints it: what it reads as SQL comments, then the SQL."""
+    from flowforensics.collection.trail_sql import LAYOUTS
+
     lines = [f"-- {ENGINE_NAMES[query.engine]}: {query.source}"]
     if layout:
         lines.append(f"-- table layout {layout}: {LAYOUTS[layout].description}")

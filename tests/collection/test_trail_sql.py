@@ -236,6 +236,30 @@ def test_dry_run_prints_the_sql_and_partitions_and_makes_no_client(
     assert not (tmp_path / "out").exists()
 
 
+def test_commands_that_read_evidence_do_not_import_the_query_path_or_boto3(tmp_path: Path) -> None:
+    # The collect options are parsed for every command: the query path's imports (sqlglot, and through the
+    # collection package boto3) cost diagnose on an archive about a second of start-up when they are eager.
+    import subprocess
+    import sys
+
+    folder = tmp_path / "evidence"
+    folder.mkdir()
+    (folder / "records.json").write_text(json.dumps({"Records": records()[:5]}))
+    check = ("import sys; from flowforensics.cli import main; main(['diagnose', '--json', sys.argv[1]]); "
+             "print(sorted({'sqlglot', 'boto3', 'botocore'} & set(sys.modules)))")
+    ran = subprocess.run([sys.executable, "-c", check, str(folder)], capture_output=True, text=True, timeout=120)
+    assert ran.stdout.splitlines()[-1] == "[]", ran.stderr[-2000:]
+
+
+def test_a_bad_athena_layout_is_a_usage_error(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    argv = ["collect", "--athena-table", TABLE, "--athena-layout", "hive", "--athena-output", "s3://r/", "--out",
+            str(tmp_path / "o"), "--dry-run"]
+    with pytest.raises(SystemExit) as exited:  # argparse's usage error
+        main(argv)
+    assert exited.value.code == 2
+    assert "argument --athena-layout: 'hive' is not a table layout (console, partitioned, projection)" in capsys.readouterr().err
+
+
 def test_the_readme_shows_what_dry_run_prints(capsys: pytest.CaptureFixture[str]) -> None:
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
     commands = readme.split("## The organisation's trail: Athena and CloudTrail Lake")[1].split("```")[1]
