@@ -1,13 +1,14 @@
 """Read a CloudTrail archive, local or ``s3://bucket/prefix``, keeping only the events an investigation needs.
 
 An archive is what a trail delivers to S3: ``AWSLogs/[o-ORG/]ACCOUNT/CloudTrail/REGION/YYYY/MM/DD/*.json.gz``.
-Files are chosen by account, region and delivery date from their keys before any is opened; each chosen
+Only the folders of the layout that the selection can need are listed (:mod:`.archive_listing`), and
+files are chosen by account, region and delivery date from their keys before any is opened; each chosen
 file is read by the fast path (:mod:`flowforensics.evidence.records`) which parses only the records the
 kept-events rule (:mod:`flowforensics.evidence.relevance`) keeps. Files are read one after the other (or
 by a few worker processes), so peak memory is a few files plus the kept records, not the archive.
 
-Every file read is listed with its key, size and the SHA-256 of its compressed bytes; every file not
-read, with the reason.
+Every file read is listed with its key, size and the SHA-256 of its compressed bytes; every file or
+folder not read, with the reason; every listing made.
 
 Examples
 --------
