@@ -770,10 +770,8 @@ def write(simulation: Simulation, folder: str | os.PathLike[str]) -> Path:
                          parameters={"PolicyId": scp["id"]}, account=account)
     for operation, gap_region, code, message in incident.gaps:
         message = message.format(role=world.role["name"], collector=COLLECTOR.arn(account))
-        parameters = None
-        if operation == "cloudtrail:LookupEvents" and incident.gap_window is not None:
-            low, high = (world.anchor + delta for delta in incident.gap_window)
-            parameters = {"StartTime": iso(low), "EndTime": iso(high), "MaxResults": 50}
+        window = _unread_window(sim) if operation == "cloudtrail:LookupEvents" else None
+        parameters = {"StartTime": iso(window[0]), "EndTime": iso(window[1]), "MaxResults": 50} if window else None
         writer.record_gap(operation, error_code=code, error_message=message, parameters=parameters,
                           region=region if gap_region == "home" else gap_region, account=account)
     _write_cloudtrail(writer, sim)
@@ -786,15 +784,21 @@ def _refused(incident: Incident, operation: str) -> bool:
     return any(gap[0] == operation for gap in incident.gaps)
 
 
+def _unread_window(sim: Simulation) -> tuple[datetime, datetime] | None:
+    """The times the LookupEvents gaps leave unread, when they cover only a window (``gap_window``)."""
+    if sim.incident.gap_window is None:
+        return None
+    low, high = sim.incident.gap_window
+    return sim.world.anchor + low, sim.world.anchor + high
+
+
 def _lookup_windows(sim: Simulation, region: str, refused: set[str]) -> list[tuple[datetime, datetime]]:
-    """The windows LookupEvents was read over in ``region``: all of it, none (refused), or around ``gap_window``."""
+    """The windows LookupEvents was read over in ``region``: all of it, none (refused), or around the unread one."""
     start, end = sim.collected - LOOKUP_REACH, sim.collected
     if region not in refused:
         return [(start, end)]
-    if sim.incident.gap_window is None:
-        return []
-    low, high = (sim.world.anchor + delta for delta in sim.incident.gap_window)
-    return [(start, low), (high, end)]
+    unread = _unread_window(sim)
+    return [] if unread is None else [(start, unread[0]), (unread[1], end)]
 
 
 def _write_cloudtrail(writer: EvidenceWriter, sim: Simulation) -> None:
