@@ -25,6 +25,7 @@ import argparse
 import glob
 import json
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -235,13 +236,26 @@ def main() -> None:
             return  # the table only
         print("\ngrowth (reader, one worker: wall, CPU, peak RSS of the one process):")
         sizes = [30_000, args.records] + ([3_000_000] if args.huge else [])
+        previous: dict[str, Any] | None = None
         for size in sizes:
             target = corpus if size == args.records else Path(scratch) / f"corpus-{size}"
             if not (target / "needles.json").exists():
                 generate(target, size)
             r = measure("reader-1", target)
+            if "failed" in r:
+                print(f"  {size:>9,} records: failed (exit {r['failed']})")
+                continue
+            growth = ""
+            if previous is not None:
+                growth = (f"   x{r['records'] / previous['records']:.0f} records: CPU x{r['cpu'] / previous['cpu']:.1f}, "
+                          f"peak +{r['rss_mb'] - previous['rss_mb']:.0f} MB "
+                          f"({(r['rss_mb'] - previous['rss_mb']) * 1024 / max(1, r['kept'] - previous['kept']):.1f} KB a kept event)")
             print(f"  {size:>9,} records {r['wall']:7.2f} s wall {r['cpu']:7.2f} s cpu "
-                  f"{r['cpu'] / size * 1e6:6.2f} us cpu/record {r['rss_mb']:7.0f} MB peak")
+                  f"{r['cpu'] / size * 1e6:6.2f} us cpu/record {r['rss_mb']:7.0f} MB peak, "
+                  f"{r['kept']:,} kept, needles {r['needles_found']} of {r['needles']}{growth}")
+            previous = r
+            if target != corpus:
+                shutil.rmtree(target)  # the 3,000,000-record corpus is made on the fly and not kept
 
 
 if __name__ == "__main__":

@@ -413,6 +413,10 @@ class CloudTrailRecord(Mapping[str, Any]):
         """The parsed record, a new ``dict`` each time."""
         return parse_record(self.text)[0]  # type: ignore[no-any-return]
 
+    def toDict(self) -> dict[str, Any]:  # noqa: N802  (the name pandas' to_json looks for)
+        """The parsed record, for ``DataFrame.to_json``."""
+        return self.to_dict()
+
     def __getitem__(self, key: str) -> Any:
         return self.to_dict()[key]
 

@@ -6,13 +6,14 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from datetime import UTC, datetime
 from typing import Any
 
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
 from flowforensics.evidence.records import CLOUDTRAIL_KINDS, CloudTrailRecord, parse_record
 from flowforensics.evidence.shapes import is_cloudtrail_record
 from flowforensics.evidence.values import frame_time, scalar_text
-from flowforensics.frames.schema import frame
+from flowforensics.frames.schema import SCHEMAS, frame_of_columns
 
 
 @dataclass
@@ -42,6 +43,9 @@ def _records(document: Document, counters: EventCounters, duplicates: list[str])
             continue
         duplicates.extend(given_twice)
         yield text, record
+
+
+_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a stand-in for sorting records without a time, which sort last
 
 
 def _canonical(record: dict[str, Any]) -> str:
@@ -169,7 +173,9 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
     # eventID -> what was kept under it: the record's text, replaced by its canonical form once another
     # record claims the id (the canonical form is computed only then, or for a record without an id).
     seen: dict[str, list[bytes | str]] = {}
-    rows = []
+    # A list of values per column, not a dict per row: the frame of an archive's kept events is built
+    # without holding a mapping for each.
+    columns: dict[str, list[Any]] = {column: [] for column in SCHEMAS["events"]}
     for document in documents:
         if document.kind not in CLOUDTRAIL_KINDS:
             continue
@@ -226,7 +232,8 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             names = _names_not_text(row)
             unnamed += bool(names)
             wrong_names.update(names)
-            rows.append(row)
+            for column, values in columns.items():
+                values.append(row[column])
         unreadable = counters.unreadable - before
         for count, what in (
             (without_time, "have no usable eventTime, missing or unreadable (kept, with no time)"),
@@ -254,6 +261,10 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         counters.without_time += without_time
         counters.without_id += without_id
         counters.id_collisions += collisions
-    events = frame("events", rows)
-    events = events.sort_values(["event_time", "event_id"], na_position="last", kind="stable").reset_index(drop=True)
-    return events, counters
+    # Sorted before the frame is built (by time, records without a time last, then id), not after: a
+    # sorted copy of the frame would double its peak memory.
+    times, ids = columns["event_time"], columns["event_id"]
+    order = sorted(range(len(ids)), key=lambda i: (times[i] is None, times[i] or _NO_TIME, ids[i]))
+    for values in columns.values():
+        values[:] = [values[i] for i in order]
+    return frame_of_columns("events", columns), counters

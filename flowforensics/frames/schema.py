@@ -259,7 +259,6 @@ def frame(name: str, rows: Iterable[Mapping[str, Any]] = ()) -> Any:
     -------
     pandas.DataFrame
     """
-    import pandas as pd
 
     schema = SCHEMAS[name]
     rows = list(rows)
@@ -267,16 +266,31 @@ def frame(name: str, rows: Iterable[Mapping[str, Any]] = ()) -> Any:
         unknown = set(row) - set(schema)
         if unknown:
             raise KeyError(f"{name}: unknown columns {sorted(unknown)}")
-    columns: dict[str, Any] = {}
-    for column, (dtype, _meaning) in schema.items():
-        values = [row.get(column) for row in rows]
+    return frame_of_columns(name, {column: [row.get(column) for row in rows] for column in schema})
+
+
+def frame_of_columns(name: str, columns: Mapping[str, list[Any]]) -> Any:
+    """Build the frame ``name`` from a list of values per column (as :func:`frame` does from rows).
+
+    For many rows: no mapping per row is held. Every column of the schema must be given, with as
+    many values each.
+
+    Returns
+    -------
+    pandas.DataFrame
+    """
+    import pandas as pd
+
+    built: dict[str, Any] = {}
+    for column, (dtype, _meaning) in SCHEMAS[name].items():
+        values = columns[column]
         if dtype == TIME:
-            columns[column] = pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="mixed").astype(TIME)
+            built[column] = pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="mixed").astype(TIME)
         elif dtype == JSON:
-            columns[column] = pd.Series(values, dtype=object)
+            built[column] = pd.Series(values, dtype=object)
         else:
-            columns[column] = pd.Series(values, dtype=object).astype(dtype)
-    return pd.DataFrame(columns)
+            built[column] = pd.Series(values, dtype=object).astype(dtype)
+    return pd.DataFrame(built)
 
 
 def describe(name: str) -> Any:

@@ -7,6 +7,7 @@ import json
 import pickle
 from pathlib import Path
 
+import pandas as pd
 import pytest
 from sample_paths import SAMPLES
 
@@ -94,6 +95,9 @@ def test_the_record_column_is_a_mapping_over_the_text() -> None:
     assert record["requestParameters"]["roleName"] == "r" and record.get("x", 1) == 1 and "eventName" in record
     assert list(record) == ["eventName", "requestParameters"] and len(record) == 2
     assert pickle.loads(pickle.dumps(record)) == record and repr(record).startswith("{'eventName'")
+    # As a frame's cell: written out by pandas as the record it stands for.
+    frame = pd.DataFrame({"record": pd.Series([record], dtype=object)})
+    assert json.loads(frame.to_json())["record"]["0"] == record.to_dict()
 
 
 def test_gzip_is_bounded_and_checked() -> None:
