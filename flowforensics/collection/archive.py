@@ -33,8 +33,10 @@ class ArchiveCollection:
     def summary(self) -> str:
         """One line for the terminal."""
         read = self.read
+        unread = (f", {len(read.problems)} of them not readable (listed with the reason under archive.files_skipped "
+                  "in manifest.json)") if read.problems else ""
         return (f"{read.kept:,} of {read.records:,} CloudTrail records kept from {len(read.read)} archive file(s) "
-                f"({len(read.skipped)} skipped) -> {self.folder}")
+                f"({len(read.skipped)} skipped{unread}) -> {self.folder}")
 
 
 def s3_client(*, profile: str | None = None, region: str | None = None, endpoint_url: str | None = None) -> Any:

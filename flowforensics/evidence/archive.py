@@ -37,6 +37,7 @@ from flowforensics.evidence.archive_listing import (
     LocalStore,
     S3Store,
     Store,
+    Unlisted,
     period,
     position,
     s3_location,
@@ -245,7 +246,8 @@ def read_archive(
     Raises
     ------
     EvidenceError
-        When the path does not exist.
+        When the path does not exist, or nothing of it can be listed (a folder of it that cannot be is
+        reported in ``skipped`` and ``problems``, and the rest read).
     """
     source = os.fspath(path)
     store: Store
@@ -260,7 +262,13 @@ def read_archive(
         store, prefix, partial, names = LocalStore(root), "", "", list(root.resolve().parts[1:])
     result = ArchiveRead(source, listed=store.listed)
     chosen = []
+    unlisted: list[Unlisted] = []
     for item in walk(store, selection, prefix, partial, position(names)):
+        if isinstance(item, Unlisted):
+            unlisted.append(item)
+            result.skipped.append({"key": item.key, "reason": f"cannot be listed ({item.error}): not read"})
+            result.problems.append(LoadProblem(item.key, f"cannot be listed ({item.error}): its files were not read"))
+            continue
         if isinstance(item, tuple):
             result.skipped.append({"key": item[0], "reason": item[1]})
             continue
@@ -269,6 +277,8 @@ def read_archive(
             chosen.append(item)
         else:
             result.skipped.append({"key": item.key, "reason": reason})
+    if unlisted and not store.answered:
+        raise EvidenceError(unlisted[0].key, f"cannot list the archive ({unlisted[0].error})")
     workers = workers if workers is not None else (min(2, os.cpu_count() or 1) if len(chosen) >= PARALLEL_FROM else 1)
     with _progress(len(chosen)) as bar, _executor(workers) as pool:
         for item, outcome in _outcomes(chosen, keep, pool, workers):

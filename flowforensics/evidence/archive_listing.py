@@ -82,13 +82,22 @@ class ArchiveObject:
     fetch: Callable[[], bytes]
 
 
-Listed = ArchiveObject | tuple[str, str]  # a file, or (key, why it is not read)
+@dataclass(frozen=True)
+class Unlisted:
+    """A folder that could not be listed (refused, unreachable): a gap in what was read, not a choice."""
+
+    key: str
+    error: str  # AWS's code and message, or the system's
+
+
+Listed = ArchiveObject | Unlisted | tuple[str, str]  # a file, a folder not listed, or (key, why it is not read)
 
 
 class Store(Protocol):
     """Where an archive's files are: a local folder or an S3 prefix."""
 
     listed: list[dict[str, str]]
+    answered: int  # listings answered, at least in part
 
     def shown(self, prefix: str) -> str:
         """A folder as shown and recorded."""
@@ -125,6 +134,7 @@ class LocalStore:
     def __init__(self, root: Path) -> None:
         self.root = root
         self.listed: list[dict[str, str]] = []
+        self.answered = 0
 
     def shown(self, prefix: str) -> str:
         return (self.root / prefix).resolve().as_posix() + "/"
@@ -136,25 +146,39 @@ class LocalStore:
             return False
 
     def _file(self, path: Path) -> Listed:
-        info = os.lstat(path)
+        try:
+            info = os.lstat(path)
+        except OSError as exc:
+            return str(path), f"not read ({exc.strerror})"
         if not stat.S_ISREG(info.st_mode):
             return str(path), NOT_REGULAR
         return ArchiveObject(path.resolve().as_posix(), info.st_size, lambda: read_local(path))
 
+    @staticmethod
+    def _unlisted(exc: OSError) -> Unlisted:
+        return Unlisted(Path(exc.filename).resolve().as_posix() + "/", str(exc.strerror))
+
     def level(self, prefix: str, partial: str) -> tuple[list[str], list[Listed]]:
         self.listed.append({"prefix": self.shown(prefix), "depth": "one level"})
-        with os.scandir(self.root / prefix) as entries:
-            found = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries if not e.name.startswith("."))
+        try:
+            with os.scandir(self.root / prefix) as entries:
+                found = sorted((e.name, e.is_dir(follow_symlinks=False)) for e in entries if not e.name.startswith("."))
+        except OSError as exc:
+            return [], [self._unlisted(exc)]
+        self.answered += 1
         return ([name for name, folder in found if folder],
                 [self._file(self.root / prefix / name) for name, folder in found if not folder])
 
     def below(self, prefix: str) -> Iterator[Listed]:
         self.listed.append({"prefix": self.shown(prefix), "depth": "whole"})
-        for dirpath, dirnames, filenames in os.walk(self.root / prefix):
+        refused: list[OSError] = []
+        for dirpath, dirnames, filenames in os.walk(self.root / prefix, onerror=refused.append):
+            self.answered += dirpath == os.fspath(self.root / prefix)
             dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
             for name in sorted(filenames):
                 if not name.startswith("."):
                     yield self._file(Path(dirpath) / name)
+        yield from map(self._unlisted, refused)
 
 
 def s3_location(url: str) -> tuple[str, str]:
@@ -173,6 +197,7 @@ class S3Store:
         self.bucket = s3_location(url)[0]
         self.client = client
         self.listed: list[dict[str, str]] = []
+        self.answered = 0
 
     def shown(self, prefix: str) -> str:
         return f"s3://{self.bucket}/{prefix}"
@@ -180,18 +205,20 @@ class S3Store:
     def exists(self, prefix: str) -> bool:
         return True  # listing a folder that is not there costs the one call that would find out
 
-    def _pages(self, depth: str, **parameters: str) -> Iterator[dict[str, Any]]:
+    def _pages(self, depth: str, **parameters: str) -> Iterator[dict[str, Any] | Unlisted]:
+        """Each page of one listing; a page refused or unreachable ends it with an :class:`Unlisted`."""
         import botocore.exceptions
 
         self.listed.append({"prefix": self.shown(parameters["Prefix"]), "depth": depth})
         try:
-            yield from self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **parameters)
+            for number, page in enumerate(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, **parameters)):
+                self.answered += number == 0
+                yield page
         except botocore.exceptions.ClientError as exc:
             error = exc.response.get("Error", {})
-            message = f"cannot list the archive ({error.get('Code')}: {error.get('Message')})"
-            raise EvidenceError(self.shown(parameters["Prefix"]), message) from None
+            yield Unlisted(self.shown(parameters["Prefix"]), f"{error.get('Code')}: {error.get('Message')}")
         except botocore.exceptions.BotoCoreError as exc:
-            raise EvidenceError(self.shown(parameters["Prefix"]), f"cannot list the archive ({exc})") from None
+            yield Unlisted(self.shown(parameters["Prefix"]), str(exc))
 
     def _files(self, page: dict[str, Any]) -> Iterator[Listed]:
         for item in page.get("Contents") or []:
@@ -213,13 +240,19 @@ class S3Store:
         folders: list[str] = []
         files: list[Listed] = []
         for page in self._pages("one level", Prefix=prefix + partial, Delimiter="/"):
+            if isinstance(page, Unlisted):
+                files.append(page)
+                continue
             folders += [common["Prefix"][len(prefix):-1] for common in page.get("CommonPrefixes") or []]
             files += self._files(page)
         return folders, files
 
     def below(self, prefix: str) -> Iterator[Listed]:
         for page in self._pages("whole", Prefix=prefix):
-            yield from self._files(page)
+            if isinstance(page, Unlisted):
+                yield page
+            else:
+                yield from self._files(page)
 
 
 def _named(level: str, selection: Selection) -> list[tuple[str, str]] | None:

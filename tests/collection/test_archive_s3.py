@@ -15,6 +15,7 @@ from flowforensics import load
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.cli import main
 from flowforensics.collection import readonly
+from flowforensics.collection.archive import ArchiveCollection
 from flowforensics.evidence.archive import Selection, read_archive
 from flowforensics.evidence.manifest import verify
 from flowforensics.scenarios import write_scenario
@@ -181,3 +182,27 @@ def test_an_s3_archive_is_listed_only_where_the_selection_can_be(
     assert [(d.path, d.content) for d in read.documents] == [
         (f"s3://org-trail-layout/{Path(d.path).relative_to(top).as_posix()}", d.content) for d in local.documents
         if Path(d.path).relative_to(top).as_posix().startswith(source)]
+
+
+def test_a_prefix_s3_refuses_is_reported_and_the_rest_read(trail_bucket: dict[str, Any], moto_endpoint: str) -> None:
+    from botocore.awsrequest import AWSResponse
+
+    # A bucket policy that denies one account's folder to the investigator: S3 answers AccessDenied there.
+    def deny(params: dict[str, Any], **_: Any) -> Any:
+        if params["query_string"].get("prefix", "").startswith(f"AWSLogs/{PLAIN_ACCOUNT}/"):
+            error = {"Error": {"Code": "AccessDenied", "Message": "Access Denied"}, "ResponseMetadata": {"HTTPStatusCode": 403}}
+            return AWSResponse(params["url"], 403, {}, None), error
+        return None
+
+    client, _calls = _counted(moto_endpoint)
+    client.meta.events.register("before-call.s3.ListObjectsV2", deny)
+    chosen = Selection.of(regions=["us-east-1"], start=f"{DAY}T00:00Z", end=f"{DAY}T23:59:59Z")
+    read = read_archive("s3://org-trail-layout/AWSLogs/", chosen, s3_client=client, workers=1)
+    denied = f"s3://org-trail-layout/AWSLogs/{PLAIN_ACCOUNT}/CloudTrail/us-east-1/"
+    assert [e for e in read.skipped if "cannot" in e["reason"]] == [
+        {"key": f"{denied}{day}", "reason": "cannot be listed (AccessDenied: Access Denied): not read"} for day in ("2024/02/06/", NEXT)]
+    assert {p.path for p in read.problems} == {f"{denied}2024/02/06/", f"{denied}{NEXT}"}
+    assert read.read and all(f"/{ORG_ACCOUNT}/" in e["key"] for e in read.read)
+    # collect says so on the terminal too.
+    assert ", 2 of them not readable (listed with the reason under archive.files_skipped in manifest.json)" in (
+        ArchiveCollection(Path("evidence"), read).summary())

@@ -11,6 +11,7 @@ from typing import Any
 
 import pytest
 
+from flowforensics.errors import EvidenceError
 from flowforensics.evidence.archive import Selection, read_archive
 from flowforensics.evidence.archive_listing import period, position
 from flowforensics.evidence.relevance import is_relevant
@@ -88,3 +89,37 @@ def test_the_layout_levels() -> None:
     assert period(("2024",)) == (datetime(2024, 1, 1).date(), datetime(2024, 12, 31).date())
     assert period(("2024", "02")) == (datetime(2024, 2, 1).date(), datetime(2024, 2, 29).date())
     assert period(("2024", "02", "30")) is None and period(("2024", "13")) is None
+
+
+def test_a_folder_that_cannot_be_listed_is_reported_and_the_others_read(
+    layout: dict[str, Any], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import os
+
+    top = layout["root"].resolve().as_posix()
+    refused = {f"{top}/AWSLogs/o-a1b2c3d4e5", f"{top}/AWSLogs/{PLAIN_ACCOUNT}/CloudTrail/us-east-1"}
+    real_scandir, real_walk = os.scandir, os.walk
+
+    def scandir(path: Any) -> Any:  # listing one level: os.scandir
+        if Path(path).resolve().as_posix() in refused:
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_scandir(path)
+
+    def walk(path: Any, *args: Any, **kwargs: Any) -> Any:  # listing whole: os.walk, which reports to onerror
+        if Path(path).resolve().as_posix() in refused:
+            kwargs["onerror"](PermissionError(13, "Permission denied", str(path)))
+            return iter(())
+        return real_walk(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "scandir", scandir)
+    monkeypatch.setattr(os, "walk", walk)
+    read = read_archive(layout["root"], Selection.of(regions=["us-east-1"]), workers=1)
+    assert {e["key"]: e["reason"] for e in read.skipped if "cannot" in e["reason"]} == {
+        f"{folder}/": "cannot be listed (Permission denied): not read" for folder in refused}
+    assert {(p.path, p.reason) for p in read.problems} == {
+        (f"{folder}/", "cannot be listed (Permission denied): its files were not read") for folder in refused}
+    assert read.read and all("/custom-prefix/" in e["key"] for e in read.read)
+    # Nothing of it can be listed: one clear error.
+    refused.add(top)
+    with pytest.raises(EvidenceError, match=r"cannot list the archive \(Permission denied\)"):
+        read_archive(layout["root"], Selection(), workers=1)
