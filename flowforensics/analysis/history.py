@@ -3,6 +3,8 @@
 When the evidence holds the role's current state (``get-account-authorization-details`` or
 ``get-role``), the history is anchored on it and walked back event by event: what an event
 overwrote is not in the event, so it becomes a hole (``UNKNOWN``) until an earlier event shows it.
+A collection that shows the role absent (``get-role``'s ``NoSuchEntity``, a whole account listing
+without it) is a current state too: the role does not exist.
 Without a current state, the history starts unknown and is known from ``CreateRole`` on. Either way
 every state says what it does not know (:meth:`RoleSnapshot.holes`) instead of guessing.
 """
@@ -10,9 +12,11 @@ every state says what it does not know (:meth:`RoleSnapshot.holes`) instead of g
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from flowforensics.analysis.cache import per_evidence
+from flowforensics.analysis.gaps import ABSENT_ERRORS
 from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import (
     TABLES,
@@ -253,6 +257,61 @@ def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamSta
     return state, str(row["source"])
 
 
+# get-account-authorization-details lists every role when its Filter names Role, or when it has none.
+ROLES_FILTER = "Role"
+
+
+def _same_account(entry: dict[str, Any], account: str | None) -> bool:
+    return text(entry.get("account")) in (None, account) or account is None
+
+
+def collected_absence(evidence: Any, role_name: str, role_arn: str | None) -> tuple[str, Any] | None:
+    """Where the collection says the role does not exist, and when it was read.
+
+    Only an answer about the role counts: ``get-role``'s ``NoSuchEntity`` for it, or a
+    ``get-account-authorization-details`` of its account whose Filter lists roles and which does not
+    list it, read whole (no page of it is a gap). A role merely not collected is not absent.
+
+    Parameters
+    ----------
+    evidence : Evidence
+        Loaded evidence; its manifest says what was asked and what was answered.
+    role_name, role_arn : str
+        The role, and its ARN (for its account) when known.
+
+    Returns
+    -------
+    (str, pandas.Timestamp or None) or None
+        The answer, in words an auditor can look up, and when it was read; None when the
+        evidence does not say the role is absent.
+    """
+    from flowforensics.evidence.values import parse_time
+
+    manifest = evidence.manifest or {}
+    account = role_arn.split(":")[4] if role_arn and role_arn.count(":") >= 5 else None
+    gaps = [gap for gap in manifest.get("gaps") or [] if isinstance(gap, dict) and _same_account(gap, account)]
+    for gap in gaps:
+        parameters = gap.get("parameters") if isinstance(gap.get("parameters"), dict) else {}
+        if (gap.get("operation") == "iam:GetRole" and text(gap.get("error_code")) in ABSENT_ERRORS
+                and text(parameters.get("RoleName")) == role_name):
+            return f"get-role: {gap['error_code']}", parse_time(gap.get("collected_at"))
+    if any(gap.get("operation") == "iam:GetAccountAuthorizationDetails" for gap in gaps):
+        return None  # a page of the listing could not be read: the role may be on it
+    root = Path(evidence.path)
+    read = {path for path, kind in evidence.files if kind == "authorization_details"}
+    named = set(evidence.roles.loc[evidence.roles["role_name"] == role_name, "source_file"].dropna())
+    for entry in manifest.get("files") or []:
+        if not isinstance(entry, dict) or entry.get("operation") != "iam:GetAccountAuthorizationDetails":
+            continue
+        parameters = entry.get("parameters") if isinstance(entry.get("parameters"), dict) else {}
+        kinds = parameters.get("Filter")
+        path = str(root / str(entry.get("path")))
+        if (kinds is None or (isinstance(kinds, list) and ROLES_FILTER in kinds)) and _same_account(entry, account) \
+                and path in read and path not in named:
+            return "get-account-authorization-details, which does not list it", parse_time(entry.get("collected_at"))
+    return None
+
+
 def _iam_coverage_start(evidence: Any) -> Any:
     events = evidence.events
     times = events.loc[events["region"] == GLOBAL_REGION, "event_time"].dropna()
@@ -289,6 +348,10 @@ def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHist
     """
     role_name = role_arn.rsplit("/", 1)[-1]
     anchor, source = _anchor(evidence, role_name, role_arn) if until is None else (None, None)
+    absence = collected_absence(evidence, role_name, role_arn) if until is None and anchor is None else None
+    if absence is not None:  # the collection shows the role absent: that is its current state
+        source = absence[0]
+        anchor = IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn, exists=False, complete=True)})
     known_arns: set[str] = set()
     if anchor is not None:
         role = anchor.roles[role_name]
@@ -311,7 +374,7 @@ def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHist
         # The current state holds back in time only as far as CloudTrail shows IAM; before, it is unknown.
         covered_from = _iam_coverage_start(evidence)
         if covered_from is None:
-            covered_from = _collected_at(evidence, role_name)
+            covered_from = _collected_at(evidence, role_name) if absence is None else absence[1]
         history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, unknown))
         if covered_from is not None:
             history.snapshots.append(RoleSnapshot(role_name, covered_from, None, None, None, None, state.copy()))

@@ -16,7 +16,7 @@ from typing import Any
 from flowforensics.analysis.cache import per_evidence
 from flowforensics.analysis.gaps import Gap, missing, unread
 from flowforensics.analysis.history import RoleHistory
-from flowforensics.analysis.observed import SERVICE, Signal, Subject
+from flowforensics.analysis.observed import ERROR_SIGNALS, SERVICE, THROTTLED, Signal, Subject
 from flowforensics.analysis.results import Finding
 from flowforensics.analysis.stated import (
     LAYER_NAMES,
@@ -45,6 +45,9 @@ LOG_GROUP_KMS_CHANGES: dict[str, bool] = {"AssociateKmsKey": False, "Disassociat
 # LogDestinationType -> the parts of a CloudWatch Logs destination it does not have (EC2 API
 # reference, CreateFlowLogs: a flow log publishing to S3 has no DeliverLogsPermissionArn nor LogGroupName).
 DESTINATIONS_WITHOUT: dict[str, tuple[str, ...]] = {"s3": ("delivery role", "log group")}
+# The failure signals of a call refused for another reason than throttling.
+REFUSALS = tuple(dict.fromkeys(signal for _word, signal in ERROR_SIGNALS if signal != "rate-limited"))
+DESCRIBE = "ec2:DescribeFlowLogs"  # the one read that gives DeliverLogsStatus and DeliverLogsErrorMessage
 
 
 @dataclass
@@ -620,17 +623,30 @@ def _kms_key_denied(case: Case) -> Outcome:
 
 def _rate_limited(case: Case) -> Outcome:
     code = "rate-limited"
-    window_signals = {s["signal"] for s in (case.window or {}).get("signals", [])}
+    error, source = case.subject.error, case.subject.status_source
+    window_signals = sorted({s["signal"] for s in (case.window or {}).get("signals", [])})
     throttled = [s for s in case.signals if s.signal == "rate-limited"]
-    if case.subject.error == "Rate limited" or "rate-limited" in window_signals:
-        evidence = [case.subject.status_source] if case.subject.error == "Rate limited" else []
-        return Outcome(Finding(code, "confirmed", "CloudWatch Logs throttled delivery (DeliverLogsErrorMessage "
-                                                  f"'{case.subject.error or 'n/a'}', {len(throttled)} throttled calls)",
-                               evidence + [s.source for s in throttled[:5]]))
-    if case.subject.error or window_signals:
-        return Outcome(Finding(code, "ruled_out", f"delivery failed with '{case.subject.error or ', '.join(sorted(window_signals))}', "
-                                                  "not 'Rate limited'", [case.subject.status_source or "signals"]))
-    return Outcome(Finding(code, "inconclusive", "no DeliverLogsErrorMessage or refused call says whether delivery was throttled", []))
+    if error == THROTTLED or "rate-limited" in window_signals:
+        said = f"DeliverLogsErrorMessage '{THROTTLED}', " if error == THROTTLED else ""
+        return Outcome(Finding(code, "confirmed", f"CloudWatch Logs throttled delivery ({said}{len(throttled)} throttled calls)",
+                               ([source] if error == THROTTLED else []) + [s.source for s in throttled[:5]]))
+    if error:
+        return Outcome(Finding(code, "ruled_out", f"delivery failed with DeliverLogsErrorMessage '{error}', not "
+                                                  f"'{THROTTLED}'", [source or "flow_logs"]))
+    if case.window is None and case.subject.status == "SUCCESS":
+        # AWS says 'Rate limited' only beside a FAILED status: a flow log delivering is not being throttled.
+        return Outcome(Finding(code, "ruled_out", "DeliverLogsStatus is SUCCESS: CloudWatch Logs is not throttling "
+                                                  "delivery", [source or "flow_logs"]))
+    # Only describe-flow-logs gives AWS's DeliverLogsErrorMessage: say so when it could not be read.
+    refused = [gap for gap in missing(case.evidence, "ec2", {case.subject.region, None}) if gap.operation == DESCRIBE]
+    unsaid = (f"no DeliverLogsErrorMessage is in the evidence ({unread(refused)} could not be read)" if refused
+              else "no DeliverLogsErrorMessage is in the evidence")
+    refusals = [signal for signal in window_signals if signal in REFUSALS]
+    if refusals:
+        return Outcome(Finding(code, "ruled_out", f"{unsaid}, but the failure's refused calls say {', '.join(refusals)}, "
+                                                  "none throttled", list(dict.fromkeys(s["source"] for s in case.window["signals"]))[:3]))
+    return Outcome(Finding(code, "inconclusive", f"{unsaid}, and no refused call says whether delivery was throttled",
+                           [f"manifest.json gaps: {DESCRIBE}"] if refused else []))
 
 
 def _none(case: Case) -> Outcome:

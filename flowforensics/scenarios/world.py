@@ -772,6 +772,8 @@ def write(simulation: Simulation, folder: str | os.PathLike[str]) -> Path:
         message = message.format(role=world.role["name"], collector=COLLECTOR.arn(account))
         window = _unread_window(sim) if operation == "cloudtrail:LookupEvents" else None
         parameters = {"StartTime": iso(window[0]), "EndTime": iso(window[1]), "MaxResults": 50} if window else None
+        if operation == "iam:GetRole":  # as the collector asks
+            parameters = {"RoleName": world.role["name"]}
         writer.record_gap(operation, error_code=code, error_message=message, parameters=parameters,
                           region=region if gap_region == "home" else gap_region, account=account)
     _write_cloudtrail(writer, sim)

@@ -68,21 +68,7 @@ def test_whole_samples_folder_gives_one_entry_per_flow_log() -> None:
     json.dumps(result)  # the contract is JSON as it is
 
 
-# Defects of the analysis that sample incidents show, left to the analysis's owners: strict, so that the
-# test fails once the defect is fixed and the entry must go.
-ANALYSIS_DEFECTS = {
-    "latent-role-deleted": "at risk from a DeleteRole, the confidence is 'likely' beside its confirmed finding: the "
-                           "role's absence from the collected get-account-authorization-details (and get-role's "
-                           "NoSuchEntity) does not count as its collected state (diagnosis._latent)",
-}
-
-
-def _walk(names: list[str]) -> list:
-    return [pytest.param(name, marks=pytest.mark.xfail(strict=True, reason=ANALYSIS_DEFECTS[name]))
-            if name in ANALYSIS_DEFECTS else name for name in names]
-
-
-@pytest.mark.parametrize("name", _walk(sorted(SCENARIOS)))
+@pytest.mark.parametrize("name", sorted(SCENARIOS))
 def test_sample_incident_is_diagnosed_right(name: str, scenario_folder) -> None:
     expected = SCENARIOS[name].expected
     result = diagnose(flowforensics.load(scenario_folder(name)), expected.flow_log_id).to_dict()
@@ -215,8 +201,6 @@ def test_a_flow_log_known_only_from_a_log_destination_arn_is_diagnosed_on_its_lo
     assert f"{group_arn}:log-stream:*" in finding.summary
 
 
-@pytest.mark.xfail(strict=True, reason="analysis: _rate_limited quotes the failure window's signal kinds as if they "
-                   "were AWS's DeliverLogsErrorMessage, and does not say describe-flow-logs could not be read")
 def test_rate_limited_quotes_only_what_aws_said(scenario_folder) -> None:
     # describe-flow-logs was refused: no DeliverLogsErrorMessage is in the evidence to quote
     (entry,) = diagnose(flowforensics.load(scenario_folder("log-destination-arn"))).flow_logs
@@ -225,8 +209,6 @@ def test_rate_limited_quotes_only_what_aws_said(scenario_folder) -> None:
     assert "ec2:DescribeFlowLogs" in finding.summary and "UnauthorizedOperation" in finding.summary
 
 
-@pytest.mark.xfail(strict=True, reason="analysis: on a flow log that still delivers, rate-limited is left undecided "
-                   "and the summary asks for describe-flow-logs, which the evidence holds (SUCCESS)")
 def test_a_delivering_flow_log_is_not_asked_whether_it_was_throttled(scenario_folder, capsys) -> None:
     from flowforensics.cli import main
 

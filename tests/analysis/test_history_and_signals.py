@@ -106,3 +106,65 @@ def test_window_opened_by_an_empty_period_starts_at_the_refused_call_inside_it()
     ]
     assert failure_windows(found)["start"].iloc[0] == _at(1)
     assert pd.isna(failure_windows(found)["end"].iloc[0])
+
+
+def _absence_case(source, folder, *, gaps=None, listing_filter=None, drop_trail=False):
+    """A copy of the latent-role-deleted folder with its manifest's gaps, listing filter or CloudTrail changed."""
+    import shutil
+
+    shutil.copytree(source, folder)
+    manifest = json.loads((folder / "manifest.json").read_text())
+    if gaps is not None:
+        manifest["gaps"] = gaps
+    for entry in manifest["files"]:
+        if entry["operation"] == "iam:GetAccountAuthorizationDetails" and listing_filter is not None:
+            entry["parameters"]["Filter"] = listing_filter
+    if drop_trail:
+        shutil.rmtree(folder / "cloudtrail")
+        manifest["files"] = [entry for entry in manifest["files"] if not entry["path"].startswith("cloudtrail/")]
+    (folder / "manifest.json").write_text(json.dumps(manifest))
+    return flowforensics.load(folder)
+
+
+def test_a_role_the_collection_shows_absent_is_anchored_absent(scenario_folder, tmp_path) -> None:
+    expected = SCENARIOS["latent-role-deleted"].expected
+    source = scenario_folder("latent-role-deleted")
+    # get-role answered NoSuchEntity for the role: its current state is "does not exist".
+    history = role_history(flowforensics.load(source), expected.role_arn)
+    assert history.anchor == "get-role: NoSuchEntity" and not history.snapshots[-1].role.exists
+    assert history.snapshots[-1].event_name == "DeleteRole"  # walked back through the deletion
+    # Without that answer, the account's whole listing of roles without it says the same.
+    listed = _absence_case(source, tmp_path / "listed", gaps=[])
+    assert role_history(listed, expected.role_arn).anchor == "get-account-authorization-details, which does not list it"
+
+
+def test_a_role_merely_not_collected_is_not_absent(scenario_folder, tmp_path) -> None:
+    expected = SCENARIOS["latent-role-deleted"].expected
+    source = scenario_folder("latent-role-deleted")
+    refused = {"operation": "iam:GetRole", "parameters": {"RoleName": expected.role_arn.rsplit("/", 1)[-1]},
+               "region": None, "account": expected.account_id, "error_code": "AccessDenied", "error_message": "no"}
+    page_lost = dict(refused, operation="iam:GetAccountAuthorizationDetails", parameters={"Marker": "m"})
+    other_role = dict(refused, error_code="NoSuchEntity", parameters={"RoleName": "another-role"})
+    cases = {
+        "get-role refused, the listing's filter without roles": dict(gaps=[refused], listing_filter=["LocalManagedPolicy"]),
+        "a page of the listing refused": dict(gaps=[page_lost]),
+        "NoSuchEntity for another role, no listing of roles": dict(gaps=[other_role], listing_filter=["User"]),
+    }
+    for name, change in cases.items():
+        evidence = _absence_case(source, tmp_path / name.replace(" ", "-").replace(",", ""), **change)
+        history = role_history(evidence, expected.role_arn)
+        assert history.anchor is None, name
+    # A listing of another account says nothing of this one's roles.
+    assert role_history(flowforensics.load(source), expected.role_arn.replace(expected.account_id, "999999999999")).anchor is None
+
+
+def test_at_risk_from_a_deleted_role_without_cloudtrail_rests_on_the_collected_absence(scenario_folder, tmp_path) -> None:
+    from flowforensics.analysis.diagnosis import diagnose
+
+    evidence = _absence_case(scenario_folder("latent-role-deleted"), tmp_path / "no-trail", drop_trail=True)
+    (entry,) = diagnose(evidence).flow_logs
+    assert (entry.status, entry.state, entry.root_cause, entry.confidence, entry.trigger) == (
+        "SUCCESS", "at-risk", "role-deleted", "confirmed", None)
+    finding = next(f for f in entry.findings if f.code == "role-deleted")
+    assert finding.summary.startswith("the role as collected (get-role: NoSuchEntity) refuses delivery: role ")
+    assert "does not exist" in finding.summary and finding.evidence == ["get-role: NoSuchEntity"]
