@@ -6,7 +6,8 @@ control. Option labels of ipywidgets are plain text; everything shown as HTML is
 
 The timeline is a ``plotly.graph_objects.FigureWidget`` (plotly's widget, built on ``anywidget``):
 clicking an IAM change on it selects that change in the list below it, which shows its diff. The list
-stays the keyboard-accessible way to the same diffs.
+stays the keyboard-accessible way to the same diffs; whichever way a change is picked, its marker is
+the one highlighted on the timeline (the others dimmed).
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from flowforensics.presentation.investigation import Investigation
-from flowforensics.presentation.markup import paragraph, when
+from flowforensics.presentation.markup import paragraph, text, when
 from flowforensics.presentation.plots import LANES
 
 # The figure's markers a click on selects a change: the IAM lane's events (their customdata is the event id).
@@ -23,6 +24,9 @@ CLICKABLE_LANE = "iam"
 EDGE_MARGIN = 0.03
 # Box and lasso selection mean nothing on a timeline (as in the report's figures).
 MODEBAR_REMOVE = ["select2d", "lasso2d"]
+# How the change picked stands out among the IAM markers: the others dimmed, it drawn larger.
+PICKED_MARKER = {"size": 22}
+UNPICKED_OPACITY = 0.3
 
 
 class Explorer:
@@ -56,8 +60,10 @@ class Explorer:
         ids = list(self.evidence.flow_logs["flow_log_id"].dropna().unique())
         self.flow_log = w.Dropdown(options=ids, value=first.entry.flow_log_id if first.entry else None,
                                    description="Flow log", layout=w.Layout(width="340px"))
+        # The slider's own readout cuts two timestamps off at its edge: the window is said beside it instead.
         self.window = w.SelectionRangeSlider(options=[("", None)], description="Window", continuous_update=False,
-                                             layout=w.Layout(width="760px"))
+                                             readout=False, layout=w.Layout(width="560px"))
+        self.window_said = w.HTML()
         self.lanes = {lane: w.Checkbox(value=True, description=label, indent=False, layout=w.Layout(width="110px"))
                       for lane, (label, _colour) in LANES.items()}
         self.changes = w.Select(options=[], description="Changes", rows=6, layout=w.Layout(width="760px"))
@@ -75,7 +81,7 @@ class Explorer:
         self.widget = w.VBox(
             [
                 w.HBox([self.flow_log]),
-                self.window,
+                w.HBox([self.window, self.window_said]),
                 w.HBox(list(self.lanes.values())),
                 self.timeline,
                 self.changes,
@@ -129,6 +135,7 @@ class Explorer:
         investigation = self.current
         frame = self.selected_timeline()
         low, high = self.window.value
+        self.window_said.value = text(f"{when(low)} to {when(high)}") if low is not None else ""
         if low is not None:
             # The first and last changes sit inside the axis, not half cut off on its edges, where no click reaches them.
             margin = (high - low) * EDGE_MARGIN
@@ -138,6 +145,7 @@ class Explorer:
         for trace in figure.data:
             if trace.legendgroup == CLICKABLE_LANE and trace.mode == "markers":
                 trace.on_click(self.on_change_click)
+                trace.update(selected={"marker": PICKED_MARKER}, unselected={"marker": {"opacity": UNPICKED_OPACITY}})
         # A new widget rather than edits to the old one: plotly sends no partial updates to go stale.
         previous, self.figure = self.figure, figure
         self.timeline.children = (figure,)
@@ -152,7 +160,16 @@ class Explorer:
 
     def _show_diff(self) -> None:
         index = self.changes.value
-        self.diff.value = self._diffs[index]._repr_html_() if index is not None and index < len(self._diffs) else ""
+        picked = self._diffs[index] if index is not None and index < len(self._diffs) else None
+        self.diff.value = picked._repr_html_() if picked is not None else ""
+        self._highlight(picked.event_id if picked is not None else None)
+
+    def _highlight(self, event_id: str | None) -> None:
+        """Highlight the IAM marker of ``event_id`` on the figure, the others dimmed; none picked, none dimmed."""
+        for trace in self.figure.data:
+            if trace.legendgroup == CLICKABLE_LANE and trace.mode == "markers":
+                ids = list(trace.customdata) if trace.customdata is not None else []
+                trace.selectedpoints = [ids.index(event_id)] if event_id in ids else None
 
     def on_change_click(self, trace: Any, points: Any, _state: Any = None) -> None:
         """Select the change clicked on the figure in the list of changes, which shows its diff.
@@ -179,6 +196,7 @@ class Explorer:
             return
         self.changes.value = None
         self.diff.value = paragraph(f"Event {event_ids[0]} changed none of the role's policy documents.", "ff-muted").markup
+        self._highlight(event_ids[0])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

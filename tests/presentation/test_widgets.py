@@ -18,6 +18,7 @@ from plotly.callbacks import InputDeviceState, Points
 
 import flowforensics
 from flowforensics.presentation.investigation import Investigation
+from flowforensics.presentation.markup import when
 from flowforensics.presentation.widgets import Explorer, actor_pivot, explorer
 from flowforensics.scenarios import SCENARIOS
 
@@ -93,6 +94,30 @@ def test_clicking_a_change_on_the_timeline_shows_its_diff(view: Explorer) -> Non
     for point, event_id in enumerate(markers.customdata):
         _click(view, trace_index, point)
         assert view._diffs[view.changes.value].event_id == event_id
+
+
+def test_the_change_picked_is_the_marker_highlighted(view: Explorer) -> None:
+    trace_index, markers = _iam_markers(view)
+    ids = list(markers.customdata)
+    # Picked in the list: its marker is the one selected (drawn larger, the others dimmed).
+    for index, diff in enumerate(view._diffs):
+        view.changes.value = index
+        assert view.figure.data[trace_index].selectedpoints == (ids.index(diff.event_id),)
+    sizes = markers.marker.size
+    assert markers.selected.marker.size > max(sizes if isinstance(sizes, tuple) else [sizes]) and markers.unselected.marker.opacity < 1
+    # Clicked on the timeline: the same, the list following.
+    _click(view, trace_index, ids.index(EXPECTED.trigger_event_id))
+    assert view.figure.data[trace_index].selectedpoints == (ids.index(EXPECTED.trigger_event_id),)
+    # Nothing picked (no change in the window): nothing dimmed.
+    view.changes.value = None
+    assert view.figure.data[trace_index].selectedpoints is None
+
+
+def test_the_window_is_said_in_full_beside_its_slider(view: Explorer) -> None:
+    # The slider's own readout cut "2024-03-24 16:47:23 UTC - ..." off at its edge.
+    assert view.window.readout is False
+    low, high = view.window.value
+    assert view.window_said.value == f"{when(low)} to {when(high)}"
 
 
 def test_a_click_without_a_change_leaves_the_selection(view: Explorer) -> None:
