@@ -172,9 +172,12 @@ def session(lab: dict[str, Any]) -> dict[str, Any]:
                 plot.wait_for()
                 plot.scroll_into_view_if_needed()
                 page.wait_for_function("s => s.options.length > 0", arg=select.element_handle())
-                page.wait_for_function(f"([gd, lane]) => ({MARKERS_JS})(gd, lane).length > 0",
-                                       arg=[plot.element_handle(), CLICKABLE_LANE])
                 lane = [plot.element_handle(), CLICKABLE_LANE]
+                try:
+                    page.wait_for_function(f"([gd, lane]) => ({MARKERS_JS})(gd, lane).length > 0", arg=lane)
+                except sync_api.TimeoutError:
+                    drawn = plot.evaluate("gd => ({traces: gd.data.length, layout: JSON.stringify(gd.layout)})")
+                    raise AssertionError(f"the explorer's figure was drawn without its IAM markers: {drawn}") from None
                 diff = cell.locator(".widget-html", has=page.locator("pre.ff-diff"))
 
                 # 1. A click on the trigger's marker.

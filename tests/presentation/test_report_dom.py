@@ -1,31 +1,23 @@
 """Every sample incident's report, read as an incident commander reads it: the DOM in headless Chromium.
 
-The reports are rendered once per session. The default incident's goes through the whole engine
-(papermill, a kernel, nbconvert); the others run the same notebook's cells in this process and go
-through the same exporter, which spares a kernel start per incident (seconds each on a loaded
-machine) while the page is built from the same outputs. Playwright drives Debian's chromium
-(``executable_path``); nothing is downloaded. Screenshots of full pages go to ``test-artifacts/``.
+The reports are rendered once per session, each as a user gets it: ``flowforensics report EVIDENCE``
+(argument checks, papermill and a kernel, nbconvert), two at a time. Playwright drives Debian's
+chromium (``executable_path``); nothing is downloaded. Screenshots of full pages go to
+``test-artifacts/``.
 """
 
 from __future__ import annotations
 
-import ast
 import re
 import shutil
 from collections.abc import Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import nbformat
 import pytest
 
-from flowforensics.presentation.report import (
-    INTERACTIVE_TAG,
-    REPORT_NOTEBOOK,
-    report_exporter,
-    to_html,
-    write_report,
-)
+from flowforensics.cli import main
 from flowforensics.presentation.summary import STATE_WORDS
 from flowforensics.scenarios import DEFAULT_SCENARIO, SCENARIOS
 
@@ -33,9 +25,11 @@ pytestmark = [pytest.mark.slow, pytest.mark.browser]
 
 ARTIFACTS = Path(__file__).resolve().parents[2] / "test-artifacts"
 CHROMIUM = shutil.which("chromium")
-# Full-page screenshots: the default incident (through the real engine), one still failing, the alarm flap.
+# Full-page screenshots: the default incident, one still failing, the alarm flap.
 SCREENSHOTS = (DEFAULT_SCENARIO, "trust-edited", "healthy")
 WIDTHS = (1400, 800)
+# Reports rendered at once (a kernel each).
+REPORTS_AT_ONCE = 2
 # Words that mean a missing value leaked into the page as Python or pandas spells it.
 LEAKED_MISSING = re.compile(r"(?<![\w-])(None|NaT|nan|<NA>)(?![\w-])")
 # What every element of a table or a code block must not do: break a word anywhere ("confirme/d").
@@ -50,51 +44,23 @@ FIGURES = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => ({
   svgText: [...g.querySelectorAll('text')].map(e => e.textContent)}))"""
 
 
-def run_in_process(notebook: Path, parameters: dict[str, Any], output: Path) -> Path:
-    """Run a notebook's cells in this process as papermill would in a kernel; write the executed copy.
-
-    The parameters cell is replaced by ``parameters``; the interactive cells are left out; each cell's
-    last expression is displayed through IPython's own formatter (what a kernel sends to the notebook).
-    """
-    from IPython.core.formatters import DisplayFormatter
-
-    formatter = DisplayFormatter()
-    # A kernel's formatter hands a figure's _ipython_display_ to the frontend; here there is none.
-    formatter.ipython_display_formatter.enabled = False
-    executed = nbformat.read(notebook, as_version=4)
-    executed.cells = [cell for cell in executed.cells if INTERACTIVE_TAG not in cell.metadata.get("tags", [])]
-    namespace: dict[str, Any] = {}
-    for count, cell in enumerate(executed.cells, 1):
-        if cell.cell_type != "code":
-            continue
-        if "parameters" in cell.metadata.get("tags", []):
-            exec(cell.source, namespace)  # the defaults, then what the report passes
-            namespace.update(parameters)
-            continue
-        tree = ast.parse(cell.source)
-        last = tree.body.pop() if tree.body and isinstance(tree.body[-1], ast.Expr) else None
-        exec(compile(tree, f"<cell {count}>", "exec"), namespace)
-        value = eval(compile(ast.Expression(last.value), f"<cell {count}>", "eval"), namespace) if last else None
-        if value is not None:
-            data, metadata = formatter.format(value)
-            cell.outputs = [nbformat.v4.new_output("execute_result", data=data, metadata=metadata, execution_count=count)]
-    nbformat.write(executed, output)
-    return output
+def report(evidence: Path, out: Path) -> Path:
+    """The report ``flowforensics report EVIDENCE --out OUT`` writes (its page to open), as a user runs it."""
+    status = main(["report", str(evidence), "--out", str(out)])
+    assert status == 0, f"flowforensics report {evidence.name} exited {status}"
+    # Several flow logs: an index page and a report each; the one checked is the first reported.
+    return out / "report.html" if (out / "report.html").is_file() else sorted(out.glob("*/report.html"))[0]
 
 
 @pytest.fixture(scope="session")
 def reports(scenario: Callable[[str], Path], tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Every sample incident's report: name -> (report.html, its evidence folder)."""
-    exporter = report_exporter()
-    made: dict[str, tuple[Path, Path]] = {}
-    for name in SCENARIOS:
-        evidence, out = scenario(name), tmp_path_factory.mktemp(f"dom-{name}")
-        if name == DEFAULT_SCENARIO:
-            made[name] = (write_report(evidence, out).html, evidence)
-            continue
-        executed = run_in_process(REPORT_NOTEBOOK, {"evidence": str(evidence), "embed_plotlyjs": False}, out / "report.ipynb")
-        made[name] = (to_html(executed, out / "report.html", title=f"flowforensics report: {name}", exporter=exporter), evidence)
-    return made
+    """Every sample incident's report through ``flowforensics report``: name -> (report.html, its evidence)."""
+    evidence = {name: scenario(name) for name in SCENARIOS}
+    outs = {name: tmp_path_factory.mktemp(f"dom-{name}") / "report" for name in SCENARIOS}
+    # A kernel each: two at a time keep both cores busy (each report waits on its kernel most of the time).
+    with ThreadPoolExecutor(max_workers=REPORTS_AT_ONCE) as pool:
+        pages = dict(zip(SCENARIOS, pool.map(lambda name: report(evidence[name], outs[name]), SCENARIOS), strict=True))
+    return {name: (pages[name], evidence[name]) for name in SCENARIOS}
 
 
 @pytest.fixture(scope="session")
