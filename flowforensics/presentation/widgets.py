@@ -12,6 +12,7 @@ the one highlighted on the timeline (the others dimmed).
 
 from __future__ import annotations
 
+import functools
 from typing import Any
 
 from flowforensics.presentation.investigation import Investigation
@@ -20,6 +21,7 @@ from flowforensics.presentation.plots import LANES
 
 # The figure's markers a click on selects a change: the IAM lane's events (their customdata is the event id).
 CLICKABLE_LANE = "iam"
+CLICKABLE = {"legendgroup": CLICKABLE_LANE, "mode": "markers"}
 # The share of the window shown beyond each of its ends.
 EDGE_MARGIN = 0.03
 # Box and lasso selection mean nothing on a timeline (as in the report's figures).
@@ -27,6 +29,37 @@ MODEBAR_REMOVE = ["select2d", "lasso2d"]
 # How the change picked stands out among the IAM markers: the others dimmed, it drawn larger.
 PICKED_MARKER = {"size": 22}
 UNPICKED_OPACITY = 0.3
+
+
+@functools.cache
+def timeline_widget_class() -> type:
+    """plotly's ``FigureWidget``, its comm opened once its traces and layout are set.
+
+    plotly's own opens its comm with neither and sends them in a second message; a view the frontend
+    renders before that message is applied is plotly's empty plot (axis -1..6, no trace), and plotly's
+    view never redraws on a later ``_widget_data`` (seen as a blank explorer in JupyterLab).
+    """
+    import plotly.graph_objects as go
+
+    class TimelineWidget(go.FigureWidget):  # type: ignore[misc]
+        def __init__(self, *args: Any, **kwargs: Any) -> None:
+            self._opening = True
+            super().__init__(*args, **kwargs)
+            self._opening = False
+            self.open()
+
+        def open(self) -> None:
+            if not self._opening:
+                super().open()
+
+    return TimelineWidget
+
+
+def _highlight(figure: Any, event_id: str | None) -> None:
+    """Select the IAM marker of ``event_id`` (drawn larger, the others dimmed); none picked, none dimmed."""
+    for trace in figure.select_traces(selector=CLICKABLE):
+        ids = list(trace.customdata) if trace.customdata is not None else []
+        trace.selectedpoints = [ids.index(event_id)] if event_id in ids else None
 
 
 class Explorer:
@@ -128,8 +161,6 @@ class Explorer:
 
     def refresh(self) -> None:
         """Redraw the figure, the list of changes and the findings from the controls' values."""
-        import plotly.graph_objects as go
-
         from flowforensics.presentation.plots import timeline_figure
 
         investigation = self.current
@@ -140,19 +171,19 @@ class Explorer:
             # The first and last changes sit inside the axis, not half cut off on its edges, where no click reaches them.
             margin = (high - low) * EDGE_MARGIN
             low, high = low - margin, high + margin
-        figure = go.FigureWidget(timeline_figure(frame, investigation.failure_windows, start=low, end=high))
-        figure.update_layout(modebar_remove=MODEBAR_REMOVE)
-        for trace in figure.data:
-            if trace.legendgroup == CLICKABLE_LANE and trace.mode == "markers":
-                trace.on_click(self.on_change_click)
-                trace.update(selected={"marker": PICKED_MARKER}, unselected={"marker": {"opacity": UNPICKED_OPACITY}})
+        diffs = investigation.policy_diffs(frame)
+        drawn = timeline_figure(frame, investigation.failure_windows, start=low, end=high)
+        drawn.update_layout(modebar_remove=MODEBAR_REMOVE)
+        drawn.update_traces(selector=CLICKABLE, selected={"marker": PICKED_MARKER},
+                            unselected={"marker": {"opacity": UNPICKED_OPACITY}})
+        figure = timeline_widget_class()(drawn)
+        for trace in figure.select_traces(selector=CLICKABLE):
+            trace.on_click(self.on_change_click)
         # A new widget rather than edits to the old one: plotly sends no partial updates to go stale.
-        previous, self.figure = self.figure, figure
+        previous, self.figure, self._diffs = self.figure, figure, diffs
         self.timeline.children = (figure,)
         if previous is not None:
             previous.close()
-        diffs = investigation.policy_diffs(frame)
-        self._diffs = diffs
         self.changes.options = [(d.label, i) for i, d in enumerate(diffs)]
         self.changes.value = 0 if diffs else None
         self._show_diff()
@@ -162,14 +193,7 @@ class Explorer:
         index = self.changes.value
         picked = self._diffs[index] if index is not None and index < len(self._diffs) else None
         self.diff.value = picked._repr_html_() if picked is not None else ""
-        self._highlight(picked.event_id if picked is not None else None)
-
-    def _highlight(self, event_id: str | None) -> None:
-        """Highlight the IAM marker of ``event_id`` on the figure, the others dimmed; none picked, none dimmed."""
-        for trace in self.figure.data:
-            if trace.legendgroup == CLICKABLE_LANE and trace.mode == "markers":
-                ids = list(trace.customdata) if trace.customdata is not None else []
-                trace.selectedpoints = [ids.index(event_id)] if event_id in ids else None
+        _highlight(self.figure, picked.event_id if picked is not None else None)
 
     def on_change_click(self, trace: Any, points: Any, _state: Any = None) -> None:
         """Select the change clicked on the figure in the list of changes, which shows its diff.
@@ -196,7 +220,7 @@ class Explorer:
             return
         self.changes.value = None
         self.diff.value = paragraph(f"Event {event_ids[0]} changed none of the role's policy documents.", "ff-muted").markup
-        self._highlight(event_ids[0])
+        _highlight(self.figure, event_ids[0])
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

@@ -42,6 +42,21 @@ FIGURES = """() => [...document.querySelectorAll('.js-plotly-plot')].map(g => ({
   title: (g.layout.title && g.layout.title.text) || '', range: g.layout.xaxis.range || null,
   traces: g.data.map(t => ({name: t.name, mode: t.mode, x: t.x, text: t.text || null})),
   svgText: [...g.querySelectorAll('text')].map(e => e.textContent)}))"""
+# What of the timeline a reader cannot read: labels of marks cut off at the plot area's sides, and a title
+# drawn over the legend.
+CUT_OFF = """() => {
+  const gd = [...document.querySelectorAll('.js-plotly-plot')].find(g => ((g.layout.title && g.layout.title.text) || '')
+    .startsWith('What happened'));
+  const svg = gd.querySelector('.main-svg').getBoundingClientRect(), xa = gd._fullLayout.xaxis;
+  const left = svg.x + xa._offset, right = left + xa._length;
+  const cut = [...gd.querySelectorAll('.scatterlayer text, .annotation text')].filter(t => t.textContent)
+    .filter(t => { const b = t.getBoundingClientRect(); return b.left < left - 1 || b.right > right + 1; })
+    .map(t => t.textContent);
+  const box = e => e.getBoundingClientRect(), title = box(gd.querySelector('.gtitle')), legend = box(gd.querySelector('.legend'));
+  const overlap = !(title.right < legend.left || legend.right < title.left || title.bottom < legend.top
+    || legend.bottom < title.top);
+  return {cut, titleOverLegend: overlap};
+}"""
 
 
 def report(evidence: Path, out: Path) -> Path:
@@ -105,6 +120,7 @@ def pages(reports: dict[str, tuple[Path, Path]], browser: Any) -> dict[str, dict
             for width in WIDTHS:
                 page.set_viewport_size({"width": width, "height": 1000})
                 page.wait_for_timeout(150)  # plotly's responsive figures redraw at the new width
+                read[name][f"unreadable-{width}"] = page.evaluate(CUT_OFF)
                 if width == WIDTHS[-1]:
                     # Narrow: the page itself does not scroll sideways; wide tables scroll in their box.
                     read[name]["overflow"] = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
@@ -193,3 +209,11 @@ def test_screenshots_at_two_widths(pages: dict[str, dict[str, Any]]) -> None:
         for width in WIDTHS:
             shot = ARTIFACTS / f"report-{name}-{width}.png"
             assert shot.is_file() and shot.stat().st_size > 50_000
+
+
+@pytest.mark.xfail(strict=True, reason="plots.py: the trigger's label is centred on its marker and cut at the plot's left "
+                   "side, the ongoing failure's label runs past its right side, the title is drawn over the legend "
+                   "(seen at 800 px in report-trust-edited-800.png)")
+def test_the_timeline_labels_are_read_whole_at_both_widths(pages: dict[str, dict[str, Any]]) -> None:
+    unreadable = {(name, width): pages[name][f"unreadable-{width}"] for name in SCREENSHOTS for width in WIDTHS}
+    assert all(not seen["cut"] and not seen["titleOverLegend"] for seen in unreadable.values()), unreadable

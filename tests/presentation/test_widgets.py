@@ -75,6 +75,22 @@ def test_explorer_follows_its_controls(scenario: Callable[[str], Path]) -> None:
     assert view.widget.children  # renders as a VBox
 
 
+def test_the_timeline_opens_its_comm_with_its_traces_and_layout(scenario: Callable[[str], Path], monkeypatch: Any) -> None:
+    # plotly's FigureWidget opens its comm with no traces and no layout and sends them in a later message; a
+    # view the frontend renders before that message is applied is plotly's empty plot (-1..6, no traces),
+    # and plotly's view never redraws on a later _widget_data. The explorer's figure opens with both.
+    from ipywidgets.widgets import widget
+
+    opened: list[dict[str, Any]] = []
+    create = widget.comm.create_comm
+    monkeypatch.setattr(widget.comm, "create_comm", lambda **args: opened.append(args["data"]["state"]) or create(**args))
+    view = explorer(Investigation(flowforensics.load(scenario("permission-removed"))))
+    (state,) = [state for state in opened if "_widget_data" in state]
+    assert len(state["_widget_data"]) == len(view.figure.data) > 0
+    assert state["_widget_layout"]["xaxis"]["type"] == "date" and state["_widget_layout"]["modebar"]["remove"]
+    assert view.figure.comm is not None and isinstance(view.figure, go.FigureWidget)
+
+
 def test_clicking_a_change_on_the_timeline_shows_its_diff(view: Explorer) -> None:
     trace_index, markers = _iam_markers(view)
     assert markers._click_callbacks == [view.on_change_click]
