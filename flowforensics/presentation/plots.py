@@ -155,19 +155,24 @@ def _row_hover(row: Any) -> str:
     return hover(lines, title=row.kind)
 
 
-def _span_traces(spans: Any, lane: str, right_edge: Any) -> list[Any]:
-    """A trace per kind of span of one lane; a span still open (no end) runs to ``right_edge``."""
+def _span_traces(spans: list[Any], lane: str, right_edge: Any, *, hover: bool = True) -> list[Any]:
+    """A trace per kind of span of one lane (timeline rows, in order); a span still open (no end) runs to
+    ``right_edge``. Rows without a kind are not drawn. ``hover=False`` leaves the hover text out."""
     label, colour = LANES.get(lane, (lane, "#555555"))
+    kinds: dict[Any, list[Any]] = {}
+    for row in spans:
+        if not is_missing(row.kind):
+            kinds.setdefault(row.kind, []).append(row)
     traces = []
-    for kind, group in spans.groupby("kind", sort=False):
+    for kind, group in kinds.items():
         xs: list[Any] = []
         ys: list[Any] = []
         texts: list[Any] = []
-        for row in group.itertuples(index=False):
+        for row in group:
             end = row.end if not is_missing(row.end) else right_edge
             xs += [naive_utc(row.time), naive_utc(end), None]
             ys += [text(label), text(label), None]
-            texts += [_row_hover(row)] * 2 + [None]
+            texts += [_row_hover(row) if hover else None] * 2 + [None]
         traces.append(
             dict(
                 type="scatter",
@@ -231,8 +236,12 @@ def timeline_figure(
 
     traces: list[Any] = []
     marks = list(marks)
-    # A few dozen rows, filtered lane by lane: numpy object columns take them far faster than Arrow ones.
+    # A few dozen rows: read once into tuples and sorted into lanes in Python (pandas' filtering and
+    # row iteration, lane by lane, cost more than the figure); numpy object columns, not Arrow ones.
     timeline = timeline.astype(object)
+    rows_of: dict[Any, list[Any]] = {}
+    for row in timeline.itertuples(index=False):
+        rows_of.setdefault(row.lane, []).append(row)
     times = pd.concat([timeline["time"], timeline["end"]]).dropna()
     if failure_windows is not None and len(failure_windows):
         times = pd.concat([times, failure_windows["start"], failure_windows["end"]]).dropna()
@@ -241,14 +250,13 @@ def timeline_figure(
     lanes = list(LANES) + sorted(set(timeline["lane"].dropna()) - set(LANES))
     labels = [LANES.get(lane, (lane, ""))[0] for lane in lanes]
     for lane in lanes:
-        rows = timeline[timeline["lane"] == lane]
-        if not len(rows):
-            continue
-        spans = rows[rows["end"].notna() | rows["kind"].isin(list(STATE_COLOURS))]
-        points = rows.drop(spans.index)
-        traces += _span_traces(spans, lane, right_edge)
-        if len(points):
-            traces.append(_point_trace(points, lane))
+        rows = rows_of.get(lane, [])
+        is_span = [not is_missing(row.end) or (not is_missing(row.kind) and row.kind in STATE_COLOURS) for row in rows]
+        traces += _span_traces([row for row, span in zip(rows, is_span, strict=True) if span], lane, right_edge,
+                               hover=not compact)
+        points = [row for row, span in zip(rows, is_span, strict=True) if not span]
+        if points:
+            traces.append(_point_trace(points, lane, hover=not compact))
     for role, (name, colour, symbol) in MARKS.items():
         mine = [mark for mark in marks if mark.get("role") == role and not is_missing(mark.get("time"))]
         if not mine:
@@ -350,17 +358,18 @@ def overview_figure(timeline: Any, failure_windows: Any = None, *, shown: tuple[
                            compact=OVERVIEW_HEIGHT)
 
 
-def _point_trace(points: Any, lane: str) -> dict[str, Any]:
-    """The point events of one lane as markers; IAM changes are diamonds carrying their event id."""
+def _point_trace(points: list[Any], lane: str, *, hover: bool = True) -> dict[str, Any]:
+    """The point events of one lane (timeline rows) as markers; IAM changes are diamonds carrying their
+    event id. ``hover=False`` leaves the hover text out."""
     import pandas as pd
 
     label, colour = LANES.get(lane, (lane, "#555555"))
-    is_change = points["event_id"].notna() if lane == "iam" else pd.Series(False, index=points.index)
+    is_change = [lane == "iam" and not is_missing(row.event_id) for row in points]
     # An action the analysis marks with an ATT&CK technique (impairing logging) is a cross of its own colour.
-    impairs = [isinstance(detail, Mapping) and bool(detail.get("technique")) for detail in points["detail"]]
+    impairs = [isinstance(row.detail, Mapping) and bool(row.detail.get("technique")) for row in points]
     return dict(
         type="scatter",
-        x=naive_utc(points["time"]).tolist(),
+        x=naive_utc(pd.Series([row.time for row in points], dtype=object)).tolist(),
         y=[text(label)] * len(points),
         mode="markers",
         marker=dict(
@@ -371,8 +380,8 @@ def _point_trace(points: Any, lane: str) -> dict[str, Any]:
         ),
         name=text(POINT_NAMES.get(lane, label)),
         legendgroup=lane,
-        customdata=points["event_id"].astype(object).where(points["event_id"].notna(), None).tolist(),
-        hovertext=[_row_hover(row) for row in points.itertuples(index=False)],
+        customdata=[None if is_missing(row.event_id) else row.event_id for row in points],
+        hovertext=[_row_hover(row) for row in points] if hover else None,
         hovertemplate="%{hovertext}<extra></extra>",
     )
 
