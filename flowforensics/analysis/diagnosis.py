@@ -15,11 +15,12 @@ from dataclasses import replace
 from typing import Any
 
 from flowforensics.analysis.fixes import FlowLogFacts, fix_for
-from flowforensics.analysis.gaps import read_gaps
-from flowforensics.analysis.history import role_history
+from flowforensics.analysis.gaps import read_gaps, unread_note
+from flowforensics.analysis.history import UNREAD_SCPS_HOLE, role_history
 from flowforensics.analysis.hypotheses import (
     GLOBAL_REGION,
     HYPOTHESES,
+    IAM_CODES,
     Case,
     Outcome,
     collected_key_policy,
@@ -51,6 +52,8 @@ from flowforensics.errors import EvidenceError
 from flowforensics.evidence.values import iso, text
 from flowforensics.frames.iam_changes import UNKNOWN
 
+# The causes the role's verdict decides (hypotheses._role_test).
+ROLE_CAUSES = (*IAM_CODES, "role-deleted", "role-recreated")
 # Lifecycle causes are proven by their own event, with or without delivery signals.
 SELF_EVIDENT = ("flow-log-deleted", "log-group-deleted")
 
@@ -213,15 +216,43 @@ def _at_risk(outcome: Outcome, outcomes: list[Outcome], case: Case) -> tuple[Out
     return at_risk, findings
 
 
-def _state(status: str, failed_before: bool, at_risk: bool) -> str:
-    """The flow log's state (a key of :data:`~flowforensics.analysis.results.STATES`)."""
+def _state(status: str, failed_before: bool, at_risk: bool, undecided: bool = False) -> str:
+    """The flow log's state (a key of :data:`~flowforensics.analysis.results.STATES`).
+
+    ``undecided``: documents that decide whether delivery keeps working could not be read, and what
+    was read does not decide it either.
+    """
     if status in ("FAILED", "DELETED"):
         return "failing"
-    if status != "SUCCESS":
+    if status != "SUCCESS" or undecided:
         return "unknown"
     if at_risk:
         return "at-risk"
     return "recovered" if failed_before else "healthy"
+
+
+def _unread_now(case: Case, keys: set[str]) -> tuple[list[str], list[str]]:
+    """Why the latest state cannot say whether delivery keeps working, and the gaps that made it so.
+
+    The role's latest state is undecided (no known document refuses delivery, an unknown one could)
+    where reads of its documents failed; a KMS key of the log group whose policy could not be read
+    leaves CloudWatch Logs' use of it undecided. Documents merely not collected are no gap.
+    """
+    reasons: list[str] = []
+    cited: list[str] = []
+    history = case.history
+    if case.intervals and case.intervals[-1].allowed is None and history is not None and history.unread:
+        reasons += case.verdicts.states[-1].holes
+        cited += [gap.operation for gap in history.unread]
+    if keys and collected_key_policy(case.evidence, keys) is None:
+        ids = {key.rsplit("/", 1)[-1] for key in keys}
+        for gap in read_gaps(case.evidence):
+            named = text(gap.parameters.get("KeyId"))
+            if gap.operation == "kms:GetKeyPolicy" and gap.region in (case.subject.region, None) and (
+                    named is None or named.rsplit("/", 1)[-1] in ids):
+                reasons.append(unread_note(gap))
+                cited.append(gap.operation)
+    return list(dict.fromkeys(reasons)), list(dict.fromkeys(cited))
 
 
 def _recovery(outcome: Outcome, found: list[Signal], window: Any) -> Recovery | None:
@@ -366,16 +397,28 @@ def _iam_fix(history: Any, target: Target | None, outcome: Outcome | None, case:
     current = history.snapshots[-1]
     if not current.role.exists:
         return None, ""
-    if not current.holes():
+    holes = current.holes()
+    if not holes:
         return _propose(current, target, current.identity_policies()), ""
+    if not [hole for hole in holes if hole != UNREAD_SCPS_HOLE and hole not in current.unread]:
+        # Only the SCPs are unknown (their read was refused): the fix of the role is proven on the rest, and said so.
+        unread = "; ".join(gap.said() for gap in history.unread if gap.service == "organizations")
+        return _propose(current, target, current.identity_policies()), (
+            f"the fix is proven on the documents read; the service control policies could not be read ({unread}): "
+            "one that denies a delivery action would still refuse it")
     fix = STATED_FIXES.get(outcome.finding.code) if outcome is not None and outcome.stated is not None else None
     # No fix is proven on a state the evidence does not fully show, unless AWS's words prove it.
     return fix(current, target, outcome, case) if fix is not None else (None, "")
 
 
-def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
+def _keys(evidence: Any, subject: Any) -> set[str]:
+    """The KMS keys of the flow log's log group, as collected."""
     groups = evidence.log_groups
-    keys = set(groups.loc[groups["log_group"] == subject.log_group, "kms_key_id"].dropna()) if subject.log_group else set()
+    return set(groups.loc[groups["log_group"] == subject.log_group, "kms_key_id"].dropna()) if subject.log_group else set()
+
+
+def _facts(evidence: Any, row: dict[str, Any], subject: Any) -> FlowLogFacts:
+    keys = _keys(evidence, subject)
     key_policy = collected_key_policy(evidence, keys)
     return FlowLogFacts(
         flow_log_id=row["flow_log_id"],
@@ -424,6 +467,10 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     code = chosen.finding.code if chosen is not None else None
     # A cause the collected documents show does not rest on CloudTrail: its gaps leave only the trigger unknown.
     documented = ("cloudtrail",) if latent is not None and latent.trigger is None else ()
+    if code in ROLE_CAUSES:
+        # The role's verdict already counts its unread documents as unknown (history.role_reads): a cause it
+        # confirms holds whatever they say.
+        documented += ("iam", "organizations")
     # The cause's evidence lies from its trigger to the failure it explains (the latest state when none).
     since = chosen.trigger["event_time"] if chosen is not None and chosen.trigger else None
     gaps = _gap_findings(evidence, code, subject.region, besides=documented, start=_time(since),
@@ -439,6 +486,12 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         findings.append(Finding("inconclusive", "inconclusive",
                                 "no root cause is confirmed: " + ("; ".join(dict.fromkeys(missing)) or "the evidence shows no failure cause"),
                                 []))
+    latest = _case(evidence, row, subject, history, table, found, None)
+    unread_now, cited = _unread_now(latest, _keys(evidence, subject)) if status == "SUCCESS" and latent is None else ([], [])
+    if unread_now:
+        findings.append(Finding("inconclusive", "inconclusive",
+                                "delivery works at the latest observation, but whether it keeps working (or is at risk) is "
+                                f"undecided: {'; '.join(unread_now)}", [f"manifest.json gaps: {operation}" for operation in cited]))
     if table is not None and len(table.frame) and table.states[-1].verdict is not None:
         findings += cross_check(evidence.simulations, table.states[-1].verdict)
     trigger = chosen.trigger if chosen is not None else None
@@ -448,7 +501,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     # A flow log delivering again needs no fix, unless it is at risk; "none" has nothing to fix.
     needs_fix = code != "none" and (status != "SUCCESS" or latent is not None)
     iam_fix, basis = _iam_fix(history, target, chosen, case) if needs_fix else (None, "")
-    if basis:
+    if basis and chosen is not None:
         findings = [replace(f, summary=f"{f.summary}; {basis}") if f is chosen.finding else f for f in findings]
     recovery = _recovery(chosen, found, window) if chosen is not None else None
     failure_started = iso(started.to_pydatetime()) if _time(started) is not None else None
@@ -468,7 +521,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         recovery=recovery,
         findings=findings,
         remediation=fix_for(code, _facts(evidence, row, subject), iam_fix) if needs_fix else Remediation(),
-        state=_state(status, failure_started is not None or recovery is not None, latent is not None),
+        state=_state(status, failure_started is not None or recovery is not None, latent is not None, bool(unread_now)),
     )
 
 

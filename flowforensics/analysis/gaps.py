@@ -17,27 +17,29 @@ from flowforensics.evidence.values import frame_time, scalar_text
 # Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
 # and CloudTrail Lake or Athena queries count as CloudTrail.
 GAP_SERVICES = {"s3": "cloudtrail", "athena": "cloudtrail"}
-# A read refused because the resource is gone is evidence of absence, not missing evidence.
-ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound")
+# A read refused because the resource is gone is evidence of absence, not missing evidence (an account
+# in no organization has no SCP).
+ABSENT_ERRORS = ("NoSuchEntity", "NoSuchEntityException", "ResourceNotFoundException", "NotFound",
+                 "AWSOrganizationsNotInUseException")
 # The parameters that bound a read in time (LookupEvents; the archive and query paths' windows).
 WINDOW_PARAMETERS = (("StartTime", "EndTime"), ("startTime", "endTime"), ("start", "end"))
 
-# Operation -> (the delivery document it leaves unread, the parameter naming whose): the role's reads
-# of iam.py's role_details, the SCPs' of organizations.py, the key policy of kms.py. ``None``: the
-# read concerns every role or policy it could return.
-UNREAD: dict[str, tuple[str, str | None]] = {
-    "iam:GetRole": ("the role (its trust policy, policies and permissions boundary)", "RoleName"),
-    "iam:GetAccountAuthorizationDetails": ("the account's roles and policies", None),
-    "iam:ListRolePolicies": ("which inline policies the role has", "RoleName"),
-    "iam:GetRolePolicy": ("an inline policy of the role", "RoleName"),
-    "iam:ListAttachedRolePolicies": ("which managed policies are attached to the role", "RoleName"),
-    "iam:GetPolicy": ("a managed policy of the role", "PolicyArn"),
-    "iam:ListPolicyVersions": ("a managed policy of the role", "PolicyArn"),
-    "iam:GetPolicyVersion": ("a managed policy of the role", "PolicyArn"),
-    "organizations:ListPoliciesForTarget": ("the service control policies", None),
-    "organizations:DescribePolicy": ("the service control policies", None),
-    "organizations:ListParents": ("where the service control policies apply", None),
-    "kms:GetKeyPolicy": ("the log group's KMS key policy", "KeyId"),
+# Operation -> (the delivery document it leaves unread, the parameter naming whose, the parameter
+# naming the document itself): the role's reads of iam.py's role_details, the SCPs' of
+# organizations.py, the key policy of kms.py. A ``None`` whose: the read concerns every role or policy.
+UNREAD: dict[str, tuple[str, str | None, str | None]] = {
+    "iam:GetRole": ("the role (its trust policy, policies and permissions boundary)", "RoleName", None),
+    "iam:GetAccountAuthorizationDetails": ("the account's roles and policies", None, None),
+    "iam:ListRolePolicies": ("which inline policies the role has", "RoleName", None),
+    "iam:GetRolePolicy": ("an inline policy of the role", "RoleName", "PolicyName"),
+    "iam:ListAttachedRolePolicies": ("which managed policies are attached to the role", "RoleName", None),
+    "iam:GetPolicy": ("a managed policy of the role", "PolicyArn", "PolicyArn"),
+    "iam:ListPolicyVersions": ("a managed policy of the role", "PolicyArn", "PolicyArn"),
+    "iam:GetPolicyVersion": ("a managed policy of the role", "PolicyArn", "PolicyArn"),
+    "organizations:ListPoliciesForTarget": ("the service control policies", None, None),
+    "organizations:DescribePolicy": ("the service control policies", None, "PolicyId"),
+    "organizations:ListParents": ("where the service control policies apply", None, None),
+    "kms:GetKeyPolicy": ("the log group's KMS key policy", "KeyId", "KeyId"),
 }
 
 
@@ -88,11 +90,6 @@ class Gap:
         where = f" in {self.region}" if self.region else (" in every region" if self.service == "cloudtrail" else "")
         return f"{self.operation}{where}{self.window()} ({self.error_code}: {self.error_message})"
 
-    def names(self, value: str | None) -> bool:
-        """Whether the read was about ``value`` (its :data:`UNREAD` parameter), or about every one."""
-        key = UNREAD.get(self.operation, (None, None))[1]
-        return key is None or value is None or scalar_text(self.parameters.get(key)) == value
-
 
 def _at(moment: Any) -> str:
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
@@ -132,3 +129,27 @@ def missing(evidence: Any, service: str, regions: set[str | None], start: Any = 
 def unread(gaps: list[Gap]) -> str:
     """The gaps as evidence: ``OPERATION in REGION[ between A and B] (ERROR: MESSAGE)``, each once."""
     return "; ".join(dict.fromkeys(gap.said() for gap in gaps))
+
+
+def role_reads(evidence: Any, role_name: str, policy_arns: set[str]) -> list[Gap]:
+    """The gaps of :data:`UNREAD` that leave part of role ``role_name``'s delivery documents unknown.
+
+    Its own reads (``RoleName``), those of its managed policies in ``policy_arns``, and the reads of
+    every role or SCP; the key policy is the log group's, not the role's.
+    """
+    chosen = []
+    for gap in read_gaps(evidence):
+        key = UNREAD.get(gap.operation, (None, "-", None))[1]
+        if gap.service == "kms" or key == "-":
+            continue
+        named = scalar_text(gap.parameters.get(key)) if key else None
+        if key is None or (key == "RoleName" and named == role_name) or (key == "PolicyArn" and named in policy_arns):
+            chosen.append(gap)
+    return chosen
+
+
+def unread_note(gap: Gap) -> str:
+    """``WHAT could not be read: OPERATION (ERROR: MESSAGE)`` for a gap of :data:`UNREAD`."""
+    what, _whose, name = UNREAD[gap.operation]
+    named = scalar_text(gap.parameters.get(name)) if name else None
+    return f"{what}{f' ({named})' if named else ''} could not be read: {gap.said()}"

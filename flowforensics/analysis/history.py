@@ -11,12 +11,13 @@ every state says what it does not know (:meth:`RoleSnapshot.holes`) instead of g
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from flowforensics.analysis.cache import per_evidence
-from flowforensics.analysis.gaps import ABSENT_ERRORS
+from flowforensics.analysis.gaps import ABSENT_ERRORS, Gap, role_reads, unread_note
 from flowforensics.evidence.values import text
 from flowforensics.frames.iam_changes import (
     TABLES,
@@ -30,6 +31,30 @@ from flowforensics.frames.iam_changes import (
 GLOBAL_REGION = "us-east-1"  # where CloudTrail records IAM
 # The collected SCPs of describe-policy apply, but the evidence does not say to which target.
 COLLECTED_TARGET = "(collected)"
+# The SCPs of the account, when reading them failed: unknown, never "none".
+UNREAD_SCPS = "(not read)"
+UNREAD_SCPS_HOLE = "the service control policies that apply to the account"
+
+
+def _unread_list(role: RoleState, gap: Gap) -> None:
+    role.complete = False
+
+
+def _unread_inline(role: RoleState, gap: Gap) -> None:
+    name = text(gap.parameters.get("PolicyName"))
+    if name is None:
+        role.complete = False
+    elif role.inline_policies.get(name) is None:
+        role.inline_policies[name] = UNKNOWN
+
+
+# A refused read of the collected role -> what it leaves unknown in the role as collected (collection
+# writes what it could read: a list refused reads as empty, a policy refused is left out).
+UNREAD_EFFECTS: dict[str, Callable[[RoleState, Gap], None]] = {
+    "iam:ListRolePolicies": _unread_list,
+    "iam:ListAttachedRolePolicies": _unread_list,
+    "iam:GetRolePolicy": _unread_inline,
+}
 
 
 def _key(request: Any, name: str) -> str | None:
@@ -57,6 +82,7 @@ class RoleSnapshot:
     event_source: str | None
     actor: str | None
     state: IamState
+    unread: tuple[str, ...] = ()  # the reads of its documents that failed, said (gaps.unread_note)
 
     @property
     def role(self) -> RoleState:
@@ -104,17 +130,20 @@ class RoleSnapshot:
         if not role.exists:
             return []
         name = self.role_name
-        missing = [] if role.complete else [f"which policies role {name} had (no CreateRole event and no current role state)"]
+        why = "" if self.unread else " (no CreateRole event and no current role state)"
+        missing = [] if role.complete else [f"which policies role {name} had{why}"]
         if role.trust_policy is UNKNOWN:
             missing.append(f"the trust policy of role {name}")
         missing += [f"the document of {label} of role {name}" for label, doc in self.identity_policies() if doc is UNKNOWN]
         if role.permissions_boundary_arn is not None and self.boundary() is UNKNOWN:
             missing.append(f"the permissions boundary of role {name}")
-        missing += [f"the document of SCP {policy_id}" for policy_id, doc in self.scps() if doc is UNKNOWN]
+        missing += [f"the document of SCP {policy_id}" if policy_id != UNREAD_SCPS else UNREAD_SCPS_HOLE
+                    for policy_id, doc in self.scps() if doc is UNKNOWN]
         # One of known document is a hole only if it would deny delivery: the verdict decides that.
         missing += [f"the document of SCP {policy_id} and where it is attached" for policy_id, doc in self.unplaced_scps()
                     if doc is UNKNOWN]
-        return missing
+        # Why: the reads that failed (said only where something is unknown).
+        return missing + list(self.unread) if missing else missing
 
     def key(self) -> str:
         """A text that is equal for two snapshots exactly when their IAM content is equal."""
@@ -158,6 +187,7 @@ class RoleHistory:
     anchor: str | None
     snapshots: list[RoleSnapshot] = field(default_factory=list)
     events: Any = None
+    unread: list[Gap] = field(default_factory=list)  # the failed reads of its documents (gaps.role_reads)
 
     def at(self, when: Any) -> RoleSnapshot:
         """The state in force at ``when`` (the last one begun at or before it)."""
@@ -360,30 +390,38 @@ def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHist
     if until is not None:
         events = events[events["event_time"] <= until]
     state = anchor.copy() if anchor is not None else IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn)})
+    unread = role_reads(evidence, role_name, known_arns)
+    for gap in unread:
+        if anchor is not None and gap.operation in UNREAD_EFFECTS:
+            UNREAD_EFFECTS[gap.operation](state.roles[role_name], gap)
+        if gap.service == "organizations":
+            state.scps.setdefault(UNREAD_SCPS, ScpState(policy_id=UNREAD_SCPS, targets={COLLECTED_TARGET}, targets_known=True))
+    notes = tuple(dict.fromkeys(unread_note(gap) for gap in unread))
     rows = list(events.itertuples(index=False))
     for row in reversed(rows):
         try:
             state.undo(row.event_name, row.request, row.response, row.event_source)
         except (KeyError, TypeError):
             continue  # a change that does not name its role or policy cannot be walked back
-    history = RoleHistory(role_name=role_name, role_arn=role_arn, anchor=source, events=events)
+    history = RoleHistory(role_name=role_name, role_arn=role_arn, anchor=source, events=events, unread=unread)
     unknown = IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn)})
     if anchor is None:
-        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, state.copy()))
+        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, state.copy(), notes))
     else:
         # The current state holds back in time only as far as CloudTrail shows IAM; before, it is unknown.
         covered_from = _iam_coverage_start(evidence)
         if covered_from is None:
             covered_from = _collected_at(evidence, role_name) if absence is None else absence[1]
-        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, unknown))
+        history.snapshots.append(RoleSnapshot(role_name, None, None, None, None, None, unknown, notes))
         if covered_from is not None:
-            history.snapshots.append(RoleSnapshot(role_name, covered_from, None, None, None, None, state.copy()))
+            history.snapshots.append(RoleSnapshot(role_name, covered_from, None, None, None, None, state.copy(), notes))
     for row in rows:
         try:
             state.apply(row.event_name, row.request, row.response, row.event_time, row.event_source)
         except (KeyError, TypeError):
             continue
         history.snapshots.append(
-            RoleSnapshot(role_name, row.event_time, row.event_id, row.event_name, row.event_source, row.actor, state.copy())
+            RoleSnapshot(role_name, row.event_time, row.event_id, row.event_name, row.event_source, row.actor, state.copy(),
+                         notes)
         )
     return history

@@ -357,10 +357,17 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     """An IAM hypothesis where the evaluator cannot decide: read AWS's own words about the refused calls."""
     position = case.position_at(case.reference)
     state = case.verdicts.states[position] if position is not None else None
-    missing = trail_missing(case) if not history_events else "; ".join(state.holes if state else [])
+    holes = state.holes if state else []
+    unread = case.history is not None and bool(case.history.unread)
+    # Without events, the trail says why the state is unknown, with the reads of the role's documents that failed.
+    notes = list(state and case.history.snapshots[position].unread or []) if unread else []
+    missing = "; ".join([trail_missing(case), *notes]) if not history_events else "; ".join(holes)
     if case.verdicts is None:
         missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
-    unknown = Outcome(Finding(code, "inconclusive", f"the role's state when delivery failed is unknown: {missing}", history_events[-5:]))
+    when = "when delivery failed" if case.window is not None else (f"at {_at(case.reference)}" if case.reference is not None
+                                                                   else "now")
+    cited = history_events[-5:] + [f"manifest.json gaps: {gap.operation}" for gap in case.history.unread] if unread else history_events[-5:]
+    unknown = Outcome(Finding(code, "inconclusive", f"the role's state {when} is unknown: {missing}", list(dict.fromkeys(cited))))
     calls = session_calls(case.evidence, case.window)
     if code in TRUST_CODES and calls and not assume_role_refused(case.window):
         return Outcome(Finding(code, "ruled_out", f"the role's own session made {len(calls)} logs: call(s) when delivery "
@@ -659,8 +666,15 @@ def _none(case: Case) -> Outcome:
         return Outcome(Finding(code, "ruled_out", f"the flow log was deleted at {_at(deleted)}: it delivers nothing since",
                                [case.flow_log.get("delete_event_id") or case.subject.status_source or "cloudtrail"]))
     if ok:
-        return Outcome(Finding(code, "confirmed", f"{len(ok)} signals show delivery working and none shows it failing",
-                               sorted({s.source for s in ok})[:5]))
+        said = f"{len(ok)} signals show delivery working and none shows it failing"
+        unread_trail = missing(case.evidence, "cloudtrail", {case.subject.region, GLOBAL_REGION, None},
+                               *(case.span or (None, None)))
+        if unread_trail:
+            said += (f"; CloudTrail could not be read: {unread(unread_trail)}; so what changed the role, its log group "
+                     "or the flow log, and who did it, is undecided: delivery observed working does not show that "
+                     "nothing changed")
+        cited = [f"manifest.json gaps: {gap.operation}" for gap in unread_trail]
+        return Outcome(Finding(code, "confirmed", said, sorted({s.source for s in ok})[:5] + list(dict.fromkeys(cited))))
     return Outcome(Finding(code, "inconclusive", "no delivery signal in the evidence (status, log streams, metrics or alarms)", []))
 
 

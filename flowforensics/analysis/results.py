@@ -19,10 +19,14 @@ STATES: dict[str, str] = {
                "as the evidence shows them now refuse it: AWS keeps delivering on the credentials it already "
                "holds until they expire; root_cause names what will stop it",
     "recovered": "delivery works (status SUCCESS) after a failure the evidence shows (failure_started or "
-                 "recovery set), and nothing collected refuses it now",
-    "healthy": "delivery works (status SUCCESS), the evidence shows no failure, and nothing collected refuses it",
+                 "recovery set), and nothing collected refuses it now, nor leaves that undecided (see unknown)",
+    "healthy": "delivery works (status SUCCESS), the evidence shows no failure, and nothing collected refuses it, "
+               "nor leaves that undecided (see unknown)",
     "unknown": "no delivery signal (DeliverLogsStatus, log streams, metrics, alarms or refused calls) says "
-               "whether it delivers (status UNKNOWN)",
+               "whether it delivers (status UNKNOWN); or it delivers (status SUCCESS) but documents that decide "
+               "whether it keeps delivering could not be read (the role, its policies, the SCPs or the log group's "
+               "KMS key policy: a gap in manifest.json) and those read do not decide it; an 'inconclusive' finding "
+               "says what is undecided and why",
 }
 
 

@@ -53,7 +53,7 @@ STATE_WORDS = {"failing": "FAILING", "at-risk": "AT RISK", "recovered": "RECOVER
 # "A on R is X; B on R is X": one clause of a long finding, per action.
 _CLAUSE = re.compile(r"^(?P<prefix>.*?: )?(?P<action>[\w-]+:[\w*-]+) on (?P<resource>\S+) is (?P<rest>.+)$", re.DOTALL)
 _EACH = "\x00"  # stands for the clause's own action while clauses are compared
-_UNDECIDED = re.compile(r"^(the role's state when delivery failed is unknown: |no root cause is confirmed: )")
+_UNDECIDED = re.compile(r"^(the role's state (when delivery failed|now|at \S+) is unknown: |no root cause is confirmed: )")
 
 
 def say_once(summary: str) -> str:
@@ -127,7 +127,16 @@ def _undecided(entry: Any) -> list[str]:
         if finding.verdict == "inconclusive" and finding.code != "inconclusive":
             reason = _UNDECIDED.sub("", finding.summary)
             groups.setdefault(reason, []).append(finding.code)
+    # Beside a decided root cause, an undecided finding of its own says what the evidence leaves open
+    # (a delivering flow log whose documents could not be read), less what the groups below say; beside
+    # "inconclusive" it repeats them.
     lines = []
+    for finding in entry.findings:
+        if finding.code == "inconclusive" and finding.verdict == "inconclusive" and entry.root_cause != "inconclusive":
+            head, _, reasons = finding.summary.rpartition(" is undecided: ")
+            new = [reason for reason in reasons.split("; ") if not any(reason in said for said in groups)]
+            summary = f"{head} is undecided: {'; '.join(new) or 'see below'}" if head else finding.summary
+            lines.append(f"  undecided  {shown(say_once(summary))}{_cited(finding)}")
     for reason, codes in groups.items():
         decide = list(dict.fromkeys(DECIDE[code](entry) for code in codes if code in DECIDE))
         lines.append(f"  undecided  {', '.join(codes)}: {shown(say_once(reason))}")

@@ -24,7 +24,7 @@ DOUBLE_NEGATIVE = re.compile(rf"{NEGATIVE_SUBJECT}(?:\s+\S+){{0,8}}?\s+(?:{NEGAT
 CLAUSE_BREAKS = re.compile(r"[;:,()]|\s(?:but|and|so|because|while|though|which|that|since|when|or)\s")
 # The sources a finding may cite besides event ids and files: the kinds of output the frames were read from.
 GAP_CITATION = "manifest.json gaps: "
-STATE_STATUSES = {"failing": {"FAILED", "DELETED"}, "unknown": {"UNKNOWN"}, "at-risk": {"SUCCESS"},
+STATE_STATUSES = {"failing": {"FAILED", "DELETED"}, "unknown": {"UNKNOWN", "SUCCESS"}, "at-risk": {"SUCCESS"},
                   "recovered": {"SUCCESS"}, "healthy": {"SUCCESS"}}
 
 
@@ -141,6 +141,10 @@ def _state(entry: dict[str, Any], context: Context) -> list[str]:
         problems.append(f"healthy with root cause {cause}")
     if state == "at-risk" and cause in ("none", "inconclusive"):
         problems.append(f"at risk without a cause ({cause})")
+    undecided = [f for f in entry["findings"] if f["code"] == "inconclusive" and f["verdict"] == "inconclusive"
+                 and "could not be read" in f["summary"]]
+    if state == "unknown" and status == "SUCCESS" and not undecided:
+        problems.append("unknown while delivering, without a finding saying what could not be read")
     return problems
 
 

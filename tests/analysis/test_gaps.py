@@ -16,6 +16,8 @@ import flowforensics
 from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.scenarios import SCENARIOS
 
+from .finding_rules import Context, breaches
+
 THROTTLED = ("ThrottlingException", "Rate exceeded")
 DENIED = ("AccessDeniedException", "User: arn:aws:sts::381492650217:assumed-role/Investigator/ir is not authorized to "
                                     "perform: cloudtrail:LookupEvents with an explicit deny in a service control policy")
@@ -51,7 +53,11 @@ def with_gaps(source: Path, folder: Path, *gaps: dict, drop: tuple[str, ...] = (
 
 
 def _entry(folder: Path):
-    (entry,) = diagnose(flowforensics.load(folder)).flow_logs
+    evidence = flowforensics.load(folder)
+    result = diagnose(evidence)
+    (entry,) = result.flow_logs
+    # Every finding keeps the rules of the sample incidents' findings.
+    assert not breaches(result.to_dict()["flow_logs"][0], Context(evidence, {}))
     return entry, {finding.code: finding for finding in entry.findings}
 
 
