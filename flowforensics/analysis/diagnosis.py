@@ -466,7 +466,13 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
     window = case.window
     code = chosen.finding.code if chosen is not None else None
     # A cause the collected documents show does not rest on CloudTrail: its gaps leave only the trigger unknown.
-    documented = ("cloudtrail",) if latent is not None and latent.trigger is None else ()
+    documented = ("cloudtrail",) if latent is not None and (latent.trigger is None or latent.confidence == "confirmed") else ()
+    if latent is not None and latent.trigger is not None and documented:
+        # The documents as collected prove the cause; CloudTrail unread after the change leaves open only
+        # whether that change was the last one: the trigger is likely, not confirmed.
+        since = _time(latent.trigger["event_time"])
+        if _gap_findings(evidence, code, subject.region, start=since):
+            latent = replace(latent, confidence="likely")
     if code in ROLE_CAUSES:
         # The role's verdict already counts its unread documents as unknown (history.role_reads): a cause it
         # confirms holds whatever they say.

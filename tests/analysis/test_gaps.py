@@ -120,3 +120,16 @@ def test_a_regional_gap_after_the_failure_began_does_not_bear_on_its_cause(scena
     assert deleted.verdict == "ruled_out"
     assert deleted.summary.endswith(f"(CloudTrail could not be read after the failure began: cloudtrail:LookupEvents in "
                                     f"{expected.region} from {_at(start)} on (ThrottlingException: Rate exceeded))")
+
+
+def test_an_at_risk_cause_the_collected_documents_show_survives_a_later_gap(scenario_folder, tmp_path) -> None:
+    # The collected trust refuses the service: that is documented; a read refused after the change only
+    # leaves open whether the change CloudTrail shows is the last one, so the trigger is 'likely'.
+    expected = SCENARIOS["latent-trust-edited"].expected
+    source = scenario_folder("latent-trust-edited")
+    changed = _trigger_time(source, expected.trigger_event_id)
+    folder = with_gaps(source, tmp_path / "evidence", lookup_gap("us-east-1", changed + pd.Timedelta(seconds=30), None))
+    entry, findings = _entry(folder)
+    assert (entry.root_cause, entry.state, entry.confidence) == ("trust-missing-service", "at-risk", "likely")
+    assert entry.trigger.event_id == expected.trigger_event_id and entry.remediation.trust_policy
+    assert findings["trust-missing-service"].verdict == "confirmed"
