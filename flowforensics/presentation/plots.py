@@ -62,6 +62,8 @@ PANEL_SPACING = 0.12
 # The overview under the timeline (the whole evidence window), in pixels.
 OVERVIEW_HEIGHT = 270
 FONT = dict(family="Helvetica, Arial, sans-serif", size=13)
+# The pixels a figure's title takes at its top, above the legend.
+TITLE_ROOM = 40
 TIME_AXIS = dict(
     type="date",
     title=dict(text="time (UTC)"),
@@ -127,18 +129,41 @@ def _layout(title: str | None, height: int, *, x_range: Any = None, **more: Any)
     runs plotly's relayout machinery, about ten times the cost of validating the same properties once.
     """
     xaxis = {**TIME_AXIS, **({"range": x_range} if x_range is not None else {}), **more.pop("xaxis", {})}
-    # The title at the very top, the legend between it and the plot: they never overlap.
+    # The title at the very top, the legend hung from just under it: placed on the figure (container), a
+    # legend reserves the top margin it needs, so however many rows it wraps into at a narrow width, it
+    # meets neither the title above it nor the plot below it.
     return dict(
         title=dict(text=text(title), x=0.01, xanchor="left", yref="container", y=0.985, yanchor="top") if title else None,
         height=height,
-        margin=dict(l=10, r=20, t=105 if title else 60, b=50),
+        margin=dict(l=10, r=20, t=TITLE_ROOM + 20 if title else 60, b=50),
         font=FONT,
         plot_bgcolor="white",
         hoverlabel=dict(align="left", font=dict(size=12)),
-        legend=dict(orientation="h", yanchor="bottom", y=1.02, xanchor="left", x=0),
+        legend=dict(orientation="h", yref="container", y=1 - (TITLE_ROOM if title else 0) / height, yanchor="top",
+                    xanchor="left", x=0),
         xaxis=xaxis,
         **more,
     )
+
+
+def _text_side(moment: Any, shown: list[Any] | None) -> str:
+    """Where a mark's label goes: under it, towards the middle of the axis, so it never runs off a side."""
+    if not shown or shown[1] <= shown[0]:
+        return "bottom center"
+    return "bottom right" if naive_utc(moment) - shown[0] < shown[1] - naive_utc(moment) else "bottom left"
+
+
+def _window_label(opens: Any, closes: Any, shown: list[Any] | None) -> dict[str, Any] | None:
+    """Where a failure window's label is anchored: at the side of the window's visible part that faces
+    the middle of the axis, its words running inwards; None for a window outside the axis."""
+    if not shown:
+        return dict(x=opens, xanchor="left")
+    low, high = max(opens, shown[0]), min(closes, shown[1])
+    if high < low:
+        return None
+    if opens - shown[0] <= shown[1] - opens:
+        return dict(x=low, xanchor="left")
+    return dict(x=high, xanchor="right")
 
 
 def _row_hover(row: Any) -> str:
@@ -246,6 +271,15 @@ def timeline_figure(
     if failure_windows is not None and len(failure_windows):
         times = pd.concat([times, failure_windows["start"], failure_windows["end"]]).dropna()
     right_edge = until if until is not None else end if end is not None else (times.max() if len(times) else None)
+    everything = list(naive_utc(times))
+    everything += [naive_utc(mark["time"]) for mark in marks if not is_missing(mark.get("time"))]
+    everything += [naive_utc(right_edge)] if right_edge is not None else []
+    x_range = None
+    if start is not None or end is not None:
+        x_range = [naive_utc(start) if start is not None else min(everything),
+                   naive_utc(end) if end is not None else max(everything)]
+    # Where the axis runs, to put each label on the side of its mark that keeps it inside the plot.
+    shown_range = x_range or ([min(everything), max(everything)] if everything else None)
     # Every lane keeps its row even when empty, so figures of different incidents line up.
     lanes = list(LANES) + sorted(set(timeline["lane"].dropna()) - set(LANES))
     labels = [LANES.get(lane, (lane, ""))[0] for lane in lanes]
@@ -269,7 +303,7 @@ def timeline_figure(
                 mode="markers" if compact else "markers+text",
                 marker=dict(size=20, symbol=symbol, color=colour, line=dict(width=1.5, color="black")),
                 text=[f"<b>{text(role)}</b>: {text(mark.get('label'))}" for mark in mine],
-                textposition="bottom center",
+                textposition=[_text_side(mark["time"], shown_range) for mark in mine],
                 textfont=dict(size=12, color=colour),
                 name=text(name),
                 hovertext=[hover([("time", when(mark["time"])), ("", mark.get("label"))], title=role) for mark in mine],
@@ -289,10 +323,13 @@ def timeline_figure(
         )
         if compact:  # the overview's windows are too narrow for words
             continue
+        label = _window_label(naive_utc(window.start), naive_utc(closes), shown_range)
+        if label is None:  # the window lies outside the one shown
+            continue
         shaded["annotations"].append(
             dict(text="delivery failing" if not is_missing(window.end) else "delivery failing, still at the end of the evidence",
-                 xref="x", yref="y domain", x=naive_utc(window.start), y=1, xanchor="left", yanchor="top",
-                 showarrow=False, font=dict(size=11, color="#8a3c00"))
+                 xref="x", yref="y domain", y=1, yanchor="top", showarrow=False, font=dict(size=11, color="#8a3c00"),
+                 **label)
         )
     for mark in marks:
         if mark.get("role") in MARKS and not is_missing(mark.get("time")):
@@ -300,13 +337,6 @@ def timeline_figure(
                 dict(type="line", xref="x", yref="y domain", x0=naive_utc(mark["time"]), x1=naive_utc(mark["time"]),
                      y0=0, y1=1, line=dict(width=1.5, dash="dot", color=MARKS[mark["role"]][1]), layer="below")
             )
-    everything = list(times) + [pd.Timestamp(mark["time"]) for mark in marks if not is_missing(mark.get("time"))]
-    everything += [pd.Timestamp(right_edge)] if right_edge is not None else []
-    x_range = None
-    if start is not None or end is not None:
-        low = naive_utc(start) if start is not None else naive_utc(min(everything))
-        high = naive_utc(end) if end is not None else naive_utc(max(everything))
-        x_range = [low, high]
     yaxis = dict(
         type="category",
         categoryorder="array",

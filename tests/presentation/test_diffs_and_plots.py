@@ -149,6 +149,28 @@ def test_timeline_reads_in_print(timeline: pd.DataFrame) -> None:
     assert str(outline.x0).startswith("2024-03-24 16:30") and str(outline.x1).startswith("2024-03-24 19:30")
 
 
+def test_timeline_labels_run_inwards_and_the_legend_hangs_under_the_title(timeline: pd.DataFrame) -> None:
+    # Each mark's label runs from its mark towards the middle of the axis, and a failure still open at the
+    # end of the evidence is labelled at its right end, its words running left: neither leaves the plot.
+    # The legend hangs from under the title on the figure itself, where it reserves the rows it wraps into.
+    still = frame("failure_windows", [{"start": "2024-03-24T18:50:00Z"}])
+    marks = [{"role": "trigger", "time": "2024-03-24T16:35:28Z", "lane": "iam", "label": "AttachRolePolicy"},
+             {"role": "recovery", "time": "2024-03-24T19:20:00Z", "lane": "iam", "label": "PutRolePolicy"}]
+    fig = timeline_figure(timeline, still, marks=marks, until=pd.Timestamp("2024-03-24T19:30Z"), title="What happened",
+                          start=pd.Timestamp("2024-03-24T16:30Z"), end=pd.Timestamp("2024-03-24T19:30Z"))
+    sides = {trace.name: list(trace.textposition) for trace in fig.data if trace.mode == "markers+text"}
+    assert sides == {"trigger: the change that broke delivery": ["bottom right"],
+                     "recovery: the change that restored it": ["bottom left"]}
+    (label,) = [note for note in fig.layout.annotations if note.text.startswith("delivery failing")]
+    assert label.xanchor == "right" and str(label.x).startswith("2024-03-24 19:30")
+    assert fig.layout.legend.yref == "container" and fig.layout.legend.yanchor == "top"
+    assert fig.layout.legend.y < fig.layout.title.y
+    # A window wholly outside the one shown is shaded (off the axis) but not labelled at its edge.
+    earlier = frame("failure_windows", [{"start": "2024-03-24T15:00:00Z", "end": "2024-03-24T15:30:00Z"}])
+    hidden = timeline_figure(timeline, earlier, start=pd.Timestamp("2024-03-24T16:30Z"), end=pd.Timestamp("2024-03-24T19:30Z"))
+    assert not [note for note in hidden.layout.annotations if note.text.startswith("delivery failing")]
+
+
 def test_empty_timeline_still_draws_every_lane() -> None:
     fig = timeline_figure(frame("timeline"))
     assert len(fig.data) == 0 and len(fig.layout.yaxis.categoryarray) == len(LANES)

@@ -211,9 +211,6 @@ def test_screenshots_at_two_widths(pages: dict[str, dict[str, Any]]) -> None:
             assert shot.is_file() and shot.stat().st_size > 50_000
 
 
-@pytest.mark.xfail(strict=True, reason="plots.py: the trigger's label is centred on its marker and cut at the plot's left "
-                   "side, the ongoing failure's label runs past its right side, the title is drawn over the legend "
-                   "(seen at 800 px in report-trust-edited-800.png)")
 def test_the_timeline_labels_are_read_whole_at_both_widths(pages: dict[str, dict[str, Any]]) -> None:
     unreadable = {(name, width): pages[name][f"unreadable-{width}"] for name in SCREENSHOTS for width in WIDTHS}
     assert all(not seen["cut"] and not seen["titleOverLegend"] for seen in unreadable.values()), unreadable
