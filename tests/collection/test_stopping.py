@@ -130,6 +130,9 @@ def test_ctrl_c_stops_within_seconds_writes_the_gap_and_exits_130(
         stderr=subprocess.PIPE,
         text=True,
         env=dict(os.environ),
+        # As a terminal's Ctrl-C finds it: a suite started in the background without job control
+        # ignores SIGINT, and a child would inherit that (and Python then installs no handler).
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
     )
     try:
         _wait_for(lambda: endpoint.seen["DescribeLogGroups"] > 0, process)
