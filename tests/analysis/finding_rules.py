@@ -10,7 +10,11 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
+
+import flowforensics
+from flowforensics.analysis.diagnosis import diagnose
 
 ABSENT = re.compile(r"role (\S+) does not exist")
 AWS_NAMED = re.compile(r"allows the (\S+) action")
@@ -173,3 +177,12 @@ RULES: tuple[Rule, ...] = (
 def breaches(entry: dict[str, Any], context: Context) -> list[str]:
     """Every rule's breaches for one flow log's diagnosis, each prefixed with the rule's name."""
     return [f"{rule.name}: {problem}" for rule in RULES for problem in rule.check(entry, context)]
+
+
+def diagnosed(folder: Path) -> Any:
+    """The diagnosis of the one flow log in ``folder``, every finding of it checked against the rules."""
+    evidence = flowforensics.load(folder)
+    result = diagnose(evidence)
+    (entry,) = result.flow_logs
+    assert not breaches(result.to_dict()["flow_logs"][0], Context(evidence, {}))
+    return entry

@@ -13,10 +13,9 @@ from pathlib import Path
 import pandas as pd
 
 import flowforensics
-from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.scenarios import SCENARIOS
 
-from .finding_rules import Context, breaches
+from .finding_rules import diagnosed
 
 THROTTLED = ("ThrottlingException", "Rate exceeded")
 DENIED = ("AccessDeniedException", "User: arn:aws:sts::381492650217:assumed-role/Investigator/ir is not authorized to "
@@ -53,11 +52,7 @@ def with_gaps(source: Path, folder: Path, *gaps: dict, drop: tuple[str, ...] = (
 
 
 def _entry(folder: Path):
-    evidence = flowforensics.load(folder)
-    result = diagnose(evidence)
-    (entry,) = result.flow_logs
-    # Every finding keeps the rules of the sample incidents' findings.
-    assert not breaches(result.to_dict()["flow_logs"][0], Context(evidence, {}))
+    entry = diagnosed(folder)
     return entry, {finding.code: finding for finding in entry.findings}
 
 

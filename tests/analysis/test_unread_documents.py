@@ -12,12 +12,10 @@ import json
 import shutil
 from pathlib import Path
 
-import flowforensics
-from flowforensics.analysis.diagnosis import diagnose
 from flowforensics.presentation.digest import digest
 from flowforensics.scenarios import SCENARIOS
 
-from .finding_rules import Context, breaches
+from .finding_rules import diagnosed
 
 ROLE = SCENARIOS["healthy"].expected.role_arn.rsplit("/", 1)[-1]
 DETAILS = "iam/global/get-account-authorization-details.json"
@@ -25,9 +23,8 @@ DENIED = "User: arn:aws:sts::381492650217:assumed-role/Investigator/ir is not au
 
 
 def gap(operation: str, parameters: dict, *, region: str | None = None, code: str = "AccessDenied") -> dict:
-    action = operation.replace(":", ":", 1)
     return {"operation": operation, "parameters": parameters, "region": region, "account": "381492650217",
-            "error_code": code, "error_message": DENIED.format(action=action), "collected_at": "2024-03-20T14:10:00Z",
+            "error_code": code, "error_message": DENIED.format(action=operation), "collected_at": "2024-03-20T14:10:00Z",
             "kind": "denied", "attempted": True}
 
 
@@ -56,15 +53,6 @@ def collected(source: Path, folder: Path, *gaps: dict, role_edit=None, drop_iam:
     return folder
 
 
-def _entry(folder: Path):
-    evidence = flowforensics.load(folder)
-    result = diagnose(evidence)
-    (entry,) = result.flow_logs
-    # Every finding keeps the rules of the sample incidents' findings.
-    assert not breaches(result.to_dict()["flow_logs"][0], Context(evidence, {}))
-    return entry
-
-
 def _undecided_state(entry, words: str) -> None:
     assert (entry.status, entry.root_cause, entry.state) == ("SUCCESS", "none", "unknown")
     said = [f for f in entry.findings if f.code == "inconclusive"]
@@ -77,14 +65,14 @@ def _undecided_state(entry, words: str) -> None:
 
 
 def test_the_healthy_incident_read_whole_stays_healthy(scenario_folder, tmp_path) -> None:
-    entry = _entry(collected(scenario_folder("healthy"), tmp_path / "evidence"))
+    entry = diagnosed(collected(scenario_folder("healthy"), tmp_path / "evidence"))
     assert (entry.root_cause, entry.state) == ("none", "healthy")
 
 
 def test_get_role_refused_leaves_the_state_undecided(scenario_folder, tmp_path) -> None:
     folder = collected(scenario_folder("healthy"), tmp_path / "evidence", gap("iam:GetRole", {"RoleName": ROLE}),
                        drop_iam=True)
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     _undecided_state(entry, "the role (its trust policy, policies and permissions boundary) could not be read: "
                             "iam:GetRole (AccessDenied: ")
     trust = next(f for f in entry.findings if f.code == "trust-missing-service")
@@ -96,7 +84,7 @@ def test_list_role_policies_refused_is_not_a_missing_permission(scenario_folder,
     # collect writes RolePolicyList empty when ListRolePolicies is refused: the role is not "without policy".
     folder = collected(scenario_folder("healthy"), tmp_path / "evidence", gap("iam:ListRolePolicies", {"RoleName": ROLE}),
                        role_edit=lambda role: role.update(RolePolicyList=[]))
-    _undecided_state(_entry(folder), "which inline policies the role has could not be read: iam:ListRolePolicies "
+    _undecided_state(diagnosed(folder), "which inline policies the role has could not be read: iam:ListRolePolicies "
                                      "(AccessDenied: ")
 
 
@@ -104,7 +92,7 @@ def test_get_role_policy_refused_leaves_that_policy_unknown(scenario_folder, tmp
     folder = collected(scenario_folder("healthy"), tmp_path / "evidence",
                        gap("iam:GetRolePolicy", {"RoleName": ROLE, "PolicyName": "flow-logs-delivery"}),
                        role_edit=lambda role: role.update(RolePolicyList=[]))
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     _undecided_state(entry, f"the document of inline:flow-logs-delivery of role {ROLE}")
     assert "an inline policy of the role (flow-logs-delivery) could not be read: iam:GetRolePolicy" in \
         next(f for f in entry.findings if f.code == "inconclusive").summary
@@ -113,7 +101,7 @@ def test_get_role_policy_refused_leaves_that_policy_unknown(scenario_folder, tmp
 def test_the_scps_refused_leave_the_state_undecided(scenario_folder, tmp_path) -> None:
     folder = collected(scenario_folder("healthy"), tmp_path / "evidence",
                        gap("organizations:ListPoliciesForTarget", {"TargetId": "381492650217", "Filter": "SERVICE_CONTROL_POLICY"}))
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     _undecided_state(entry, "the service control policies could not be read: organizations:ListPoliciesForTarget "
                             "(AccessDenied")
     assert "the service control policies that apply to the account" in \
@@ -127,7 +115,7 @@ def test_the_fix_of_an_at_risk_role_is_proven_beside_unread_scps(scenario_folder
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["gaps"].append(gap("organizations:ListParents", {"ChildId": "381492650217"}, code="AccessDeniedException"))
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     assert (entry.root_cause, entry.state) == ("permission-missing", "at-risk") and entry.remediation.commands
     assert ("the fix is proven on the documents read; the service control policies could not be read "
             "(organizations:ListParents (AccessDeniedException: ") in \
@@ -138,7 +126,7 @@ def test_an_account_in_no_organization_has_no_scp(scenario_folder, tmp_path) -> 
     folder = collected(scenario_folder("healthy"), tmp_path / "evidence",
                        gap("organizations:ListPoliciesForTarget", {"TargetId": "381492650217"},
                            code="AWSOrganizationsNotInUseException"))
-    assert _entry(folder).state == "healthy"
+    assert diagnosed(folder).state == "healthy"
 
 
 def test_documents_that_refuse_delivery_decide_despite_unread_ones(scenario_folder, tmp_path) -> None:
@@ -149,7 +137,7 @@ def test_documents_that_refuse_delivery_decide_despite_unread_ones(scenario_fold
     manifest = json.loads((folder / "manifest.json").read_text())
     manifest["gaps"].append(gap("iam:ListRolePolicies", {"RoleName": ROLE}))
     (folder / "manifest.json").write_text(json.dumps(manifest))
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     assert (entry.root_cause, entry.state) == ("trust-missing-service", "at-risk")
 
 
@@ -162,7 +150,7 @@ def test_a_key_policy_refused_leaves_the_state_undecided(scenario_folder, tmp_pa
     document = json.loads(groups.read_text())
     document["logGroups"][0]["kmsKeyId"] = key
     groups.write_text(json.dumps(document))
-    _undecided_state(_entry(folder), f"the log group's KMS key policy ({key}) could not be read: kms:GetKeyPolicy in us-east-1 "
+    _undecided_state(diagnosed(folder), f"the log group's KMS key policy ({key}) could not be read: kms:GetKeyPolicy in us-east-1 "
                                      "(AccessDeniedException: ")
 
 
@@ -172,7 +160,7 @@ def test_a_healthy_flow_log_whose_cloudtrail_was_refused_says_what_that_leaves_o
                        gap("cloudtrail:LookupEvents", {"LookupAttributes": [{"AttributeKey": "ResourceName",
                                                                              "AttributeValue": ROLE}]},
                            region="us-east-1", code="AccessDeniedException"))
-    entry = _entry(folder)
+    entry = diagnosed(folder)
     assert (entry.status, entry.root_cause, entry.confidence, entry.state) == ("SUCCESS", "none", "confirmed", "healthy")
     none = next(f for f in entry.findings if f.code == "none")
     assert none.verdict == "confirmed"
