@@ -34,8 +34,12 @@ CSS = """
 pre.ff-change { white-space: pre-wrap; overflow-wrap: break-word; word-break: normal; margin: .1em 0; font-size: .85em; background: none !important;
                 font-family: SFMono-Regular, Menlo, Consolas, "DejaVu Sans Mono", monospace !important; }
 .ff-summary table, .ff-table { border-collapse: collapse; margin: .3em 0 .8em 0; }
-.ff-summary th { text-align: left !important; padding: .15em 1em .15em 0; vertical-align: top; white-space: nowrap; }
-.ff-summary td { text-align: left !important; padding: .15em 0; vertical-align: top; }
+/* The card's table is as wide as the card: its columns do not grow with an ARN, which wraps where the
+   line ends instead (a word that fits a line is never broken). */
+.ff-summary table { table-layout: fixed; width: 100%; }
+.ff-summary th { text-align: left !important; padding: .15em 1em .15em 0; vertical-align: top; white-space: nowrap;
+                 width: 12em; }
+.ff-summary td { text-align: left !important; padding: .15em 0; vertical-align: top; overflow-wrap: break-word; }
 .ff-table th, .ff-table td { border: 1px solid #d0d7de; padding: .25em .5em; text-align: left !important;
                              vertical-align: top; font-size: .92em; }
 .ff-table th { background: #f3f5f7; }

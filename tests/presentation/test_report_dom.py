@@ -124,6 +124,9 @@ def pages(reports: dict[str, tuple[Path, Path]], browser: Any) -> dict[str, dict
                 if width == WIDTHS[-1]:
                     # Narrow: the page itself does not scroll sideways; wide tables scroll in their box.
                     read[name]["overflow"] = page.evaluate("() => document.documentElement.scrollWidth - innerWidth")
+                    # nor does the summary card's content run past its border (an ARN widened its table)
+                    read[name]["card_overflow"] = page.evaluate(
+                        "() => { const card = document.querySelector('.ff-summary'); return card.scrollWidth - card.clientWidth }")
                 page.screenshot(path=str(ARTIFACTS / f"report-{name}-{width}.png"), full_page=True)
         page.close()
     return read
@@ -206,6 +209,7 @@ def test_the_actor_section_marks_impairing_actions(pages: dict[str, dict[str, An
 def test_screenshots_at_two_widths(pages: dict[str, dict[str, Any]]) -> None:
     for name in SCREENSHOTS:
         assert pages[name]["overflow"] <= 0, f"{name}: the page scrolls sideways at {WIDTHS[-1]} px"
+        assert pages[name]["card_overflow"] <= 0, f"{name}: the summary card's content runs past it at {WIDTHS[-1]} px"
         for width in WIDTHS:
             shot = ARTIFACTS / f"report-{name}-{width}.png"
             assert shot.is_file() and shot.stat().st_size > 50_000
