@@ -12,7 +12,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from flowforensics.evidence.values import frame_time, scalar_text
+from flowforensics.evidence.values import frame_time, scalar_text, to_second
 
 # Gap operations name their service as the prefix of ``service:Operation``; CloudTrail archives in S3
 # and CloudTrail Lake or Athena queries count as CloudTrail.
@@ -79,10 +79,10 @@ class Gap:
         if self.start is None and self.end is None:
             return ""
         if self.start is None:
-            return f" until {_at(self.end)}"
+            return f" until {to_second(self.end)}"
         if self.end is None:
-            return f" from {_at(self.start)} on"
-        return f" between {_at(self.start)} and {_at(self.end)}"
+            return f" from {to_second(self.start)} on"
+        return f" between {to_second(self.start)} and {to_second(self.end)}"
 
     def said(self) -> str:
         """``OPERATION in REGION[ between A and B] (ERROR: MESSAGE)``, as a finding says it."""
@@ -90,9 +90,6 @@ class Gap:
         where = f" in {self.region}" if self.region else (" in every region" if self.service == "cloudtrail" else "")
         return f"{self.operation}{where}{self.window()} ({self.error_code}: {self.error_message})"
 
-
-def _at(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _bound(parameters: dict[str, Any], index: int) -> Any:

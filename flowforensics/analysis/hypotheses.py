@@ -28,6 +28,7 @@ from flowforensics.analysis.stated import (
     stated_denial,
 )
 from flowforensics.analysis.verdicts import Verdicts
+from flowforensics.evidence.values import to_second
 
 GLOBAL_REGION = "us-east-1"  # IAM and Organizations log their events here
 MITRE = "defense evasion, MITRE ATT&CK T1562.008 (Impair Defenses: Disable or Modify Cloud Logs)"
@@ -107,7 +108,7 @@ class Case:
         """``between A and B`` for the evidence's time range."""
         if self.span is None:
             return "in the evidence"
-        return f"between {_at(self.span[0])} and {_at(self.span[1])}"
+        return f"between {to_second(self.span[0])} and {to_second(self.span[1])}"
 
     def row(self, position: int) -> dict[str, Any]:
         """Row ``position`` of the verdicts frame, as a dict."""
@@ -164,9 +165,6 @@ class Outcome:
     confidence: str | None = None
     stated: StatedDenial | None = None
 
-
-def _at(moment: Any) -> str:
-    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def with_request(events: Any, predicate: Callable[[dict[str, Any]], bool]) -> Any:
@@ -290,7 +288,7 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         if position + 1 < len(case.intervals) and case.intervals[position + 1].allowed:
             recovery = event_ref(case.row(case.intervals[position + 1].first))
         evidence = [row["event_id"]] + ([recovery["event_id"]] if recovery else [])
-        summary = f"{row['event_name']} by {row['actor']} at {_at(row['start'])} made the role deny delivery: {reason}"
+        summary = f"{row['event_name']} by {row['actor']} at {to_second(row['start'])} made the role deny delivery: {reason}"
         if cause == "role-recreated":
             summary, again = _recreated(case, trigger_row, interval)
             evidence += [again] if again else []
@@ -303,14 +301,14 @@ def _recreated(case: Case, deleted: int, interval: Interval) -> tuple[str, str |
     """The sentence of a role deleted and created again within a denied interval, and the CreateRole event id."""
     frame = case.verdicts.frame
     row = case.row(deleted)
-    said = f"{row['event_name']} by {row['actor']} at {_at(row['start'])} deleted role {case.history.role_name}"
+    said = f"{row['event_name']} by {row['actor']} at {to_second(row['start'])} deleted role {case.history.role_name}"
     for index in range(deleted + 1, interval.last + 1):
         again = case.row(index)
         if again["event_name"] == "CreateRole":
             role = case.history.snapshots[index].role
             new_id = f" (new role id {role.role_id})" if role.role_id else ""
             last = case.row(interval.last)
-            return (f"{said}; CreateRole by {again['actor']} at {_at(again['start'])} created it again under the same "
+            return (f"{said}; CreateRole by {again['actor']} at {to_second(again['start'])} created it again under the same "
                     f"name{new_id}, and the recreated role denies delivery: {last['reason']}", again["event_id"])
     return f"{said}, and it was created again under the same name: {frame['reason'].iloc[interval.last]}", None
 
@@ -345,7 +343,7 @@ def _creation(created: dict[str, Any]) -> str:
     """The creation of the flow log, in a few words."""
     by = f" by {created['actor']}" if isinstance(created["actor"], str) else ""
     how = "(CreateFlowLogs)" if created["event_id"] else "(its CreationTime; the CreateFlowLogs event is not in the evidence)"
-    return f"created{by} at {_at(created['event_time'])} {how}"
+    return f"created{by} at {to_second(created['event_time'])} {how}"
 
 
 def last_worked(case: Case, before: Any) -> Any:
@@ -364,7 +362,7 @@ def _undecided(case: Case, code: str, history_events: list[str]) -> Outcome:
     missing = "; ".join([trail_missing(case), *notes]) if not history_events else "; ".join(holes)
     if case.verdicts is None:
         missing = "the evidence does not give the flow log's log group, region and account, which the evaluation needs"
-    when = "when delivery failed" if case.window is not None else (f"at {_at(case.reference)}" if case.reference is not None
+    when = "when delivery failed" if case.window is not None else (f"at {to_second(case.reference)}" if case.reference is not None
                                                                    else "now")
     cited = history_events[-5:] + [f"manifest.json gaps: {gap.operation}" for gap in case.history.unread] if unread else history_events[-5:]
     unknown = Outcome(Finding(code, "inconclusive", f"the role's state {when} is unknown: {missing}", list(dict.fromkeys(cited))))
@@ -423,7 +421,7 @@ def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: s
         change = f"it was already so when flow log {case.subject.flow_log_id} was {_creation(created)}"
     elif trigger is not None:
         trigger = event_ref(trigger)
-        change = f"the last change to it before the failure: {trigger['event_name']} by {trigger['actor']} at {_at(trigger['event_time'])}"
+        change = f"the last change to it before the failure: {trigger['event_name']} by {trigger['actor']} at {to_second(trigger['event_time'])}"
     else:
         change = "the evidence shows no change to it before the failure"
     basis = (f"as the documents the evidence shows do ({unreproduced})" if agrees else f"though {unreproduced}")
@@ -444,7 +442,7 @@ def _flow_log_deleted(case: Case) -> Outcome:
         actor = flow_log.get("deleted_by")
         trigger = {"event_id": flow_log.get("delete_event_id"), "event_name": "DeleteFlowLogs", "event_time": deleted, "actor": actor}
         return Outcome(Finding(code, "confirmed",
-                               f"{actor} deleted flow log {case.subject.flow_log_id} at {_at(deleted)} (DeleteFlowLogs): {MITRE}",
+                               f"{actor} deleted flow log {case.subject.flow_log_id} at {to_second(deleted)} (DeleteFlowLogs): {MITRE}",
                                [flow_log.get("delete_event_id")]), trigger)
     if flow_log.get("source") == "describe-flow-logs":
         return Outcome(Finding(code, "ruled_out", "describe-flow-logs still lists the flow log", [flow_log.get("source_file")]))
@@ -483,10 +481,10 @@ def _log_group_deleted(case: Case) -> Outcome:
     recovery = event_ref(later.iloc[0]) if len(later) else None
     may_create = _may_create_log_group(case, last["event_time"])
     if may_create:
-        return Outcome(Finding(code, "ruled_out", f"log group {group} was deleted by {last['actor']} at {_at(last['event_time'])} "
+        return Outcome(Finding(code, "ruled_out", f"log group {group} was deleted by {last['actor']} at {to_second(last['event_time'])} "
                                                   f"({MITRE}), but the role may create it again", [last["event_id"]]))
     return Outcome(
-        Finding(code, "confirmed", f"{last['actor']} deleted log group {group} at {_at(last['event_time'])} and the role "
+        Finding(code, "confirmed", f"{last['actor']} deleted log group {group} at {to_second(last['event_time'])} and the role "
                                    f"may not create it again: {MITRE}", [last["event_id"]] + ([recovery["event_id"]] if recovery else [])),
         event_ref(last),
         recovery,
@@ -621,7 +619,7 @@ def _kms_key_denied(case: Case) -> Outcome:
     fixed = next((item for item in rows if item[0] > when and item[1]), None)
     recovery = event_ref(fixed[2]._asdict()) if fixed else None
     return Outcome(
-        Finding(code, "confirmed", f"{trigger.event_name} by {trigger.actor} at {_at(when)} left CloudWatch Logs unable "
+        Finding(code, "confirmed", f"{trigger.event_name} by {trigger.actor} at {to_second(when)} left CloudWatch Logs unable "
                                    f"to use the log group's KMS key", [trigger.event_id] + ([recovery["event_id"]] if recovery else [])),
         event_ref(trigger._asdict()),
         recovery,
@@ -663,7 +661,7 @@ def _none(case: Case) -> Outcome:
         return Outcome(Finding(code, "ruled_out", "delivery failed", [s["source"] for s in (case.window or {}).get("signals", [])[:3]]))
     deleted = case.flow_log.get("deleted")
     if deleted is not None and deleted == deleted:
-        return Outcome(Finding(code, "ruled_out", f"the flow log was deleted at {_at(deleted)}: it delivers nothing since",
+        return Outcome(Finding(code, "ruled_out", f"the flow log was deleted at {to_second(deleted)}: it delivers nothing since",
                                [case.flow_log.get("delete_event_id") or case.subject.status_source or "cloudtrail"]))
     if ok:
         said = f"{len(ok)} signals show delivery working and none shows it failing"

@@ -209,6 +209,11 @@ def text(value: Any) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
+def to_second(moment: datetime) -> str:
+    """A moment as findings say it: ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, to the second)."""
+    return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def iso(value: datetime | None) -> str | None:
     """Format an aware datetime as ISO 8601 UTC with a ``Z`` (the contract's format), or ``None``."""
     if value is None:
