@@ -24,6 +24,7 @@ from tests.faults.conftest import digest_tree
 from tests.iam.test_properties import CASES, LAYERS, decide, with_statement
 
 ACCOUNT = "381492650217"
+IAM = "iam.amazonaws.com"
 ROLE = f"arn:aws:iam::{ACCOUNT}:role/flow-logs-role"
 GROUP = "/vpc/flow-logs/prod"
 # The suite tries the same examples on every run, so that a red run can be reproduced;
@@ -54,23 +55,30 @@ FIELDS = ["eventTime", "eventID", "userIdentity", "requestParameters", "response
           "awsRegion", "readOnly", "resources", "recipientAccountId", "sourceIPAddress", "userAgent", "eventSource"]
 
 
-@st.composite
-def records(draw: st.DrawFn) -> dict[str, Any]:
-    """A real-shaped CloudTrail record about the delivery role, with some fields replaced by any JSON."""
-    source, name = draw(st.sampled_from(EVENTS))
-    record: dict[str, Any] = {
+def record(source: str, name: str, time: str = "2024-03-24T10:00:00Z", event_id: str = "e-0",
+           **fields: Any) -> dict[str, Any]:
+    """A real-shaped CloudTrail record about the delivery role, with ``fields`` replaced."""
+    return {
         "eventVersion": "1.09", "eventSource": source, "eventName": name, "awsRegion": "eu-west-1",
-        "eventTime": f"2024-03-24T{draw(st.integers(10, 20)):02d}:{draw(st.integers(0, 59)):02d}:00Z",
-        "eventID": f"e-{draw(st.integers(0, 10**6))}",
+        "eventTime": time, "eventID": event_id,
         "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/flow-logs-role/s",
                          "accountId": ACCOUNT, "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ROLE}}},
         "requestParameters": {"roleName": "flow-logs-role", "policyName": "delivery", "logGroupName": GROUP,
                               "policyDocument": json.dumps({"Version": "2012-10-17", "Statement": []})},
         "responseElements": None, "recipientAccountId": ACCOUNT,
+        **fields,
     }
+
+
+@st.composite
+def records(draw: st.DrawFn) -> dict[str, Any]:
+    """:func:`record` of a drawn event, time and id, with some fields replaced by any JSON."""
+    source, name = draw(st.sampled_from(EVENTS))
+    drawn = record(source, name, f"2024-03-24T{draw(st.integers(10, 20)):02d}:{draw(st.integers(0, 59)):02d}:00Z",
+                   f"e-{draw(st.integers(0, 10**6))}")
     for field in draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True)):
-        record[field] = draw(JSON)
-    return record
+        drawn[field] = draw(JSON)
+    return drawn
 
 
 def _folder(root, trail: list[Any]) -> None:
@@ -95,20 +103,11 @@ def _counted(evidence) -> int:
     return len(evidence.events) + counters.duplicates + counters.malformed + counters.oversized
 
 
-def _iam(name: str, **fields: Any) -> dict[str, Any]:
-    """A record about the delivery role, as :func:`records` draws it before any field is replaced."""
-    return {"eventVersion": "1.09", "eventSource": "iam.amazonaws.com", "eventName": name, "awsRegion": "eu-west-1",
-            "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-0", "recipientAccountId": ACCOUNT,
-            "userIdentity": {"type": "AssumedRole", "arn": f"arn:aws:sts::{ACCOUNT}:assumed-role/flow-logs-role/s",
-                             "accountId": ACCOUNT, "sessionContext": {"sessionIssuer": {"type": "Role", "arn": ROLE}}},
-            "requestParameters": {"roleName": "flow-logs-role"}, "responseElements": None, **fields}
-
-
 @FUZZ
 @given(trail=st.lists(st.one_of(records(), JSON), max_size=6))
 # Found by exploring: a requestParameters that is a list; a role recreated by a CreateRole without a time.
-@example(trail=[_iam("PutRolePolicy"), _iam("DeleteRole", eventTime=None, requestParameters=[None])])
-@example(trail=[_iam("PutRolePolicy"), _iam("DeleteRole"), _iam("CreateRole", eventTime=None)])
+@example(trail=[record(IAM, "PutRolePolicy"), record(IAM, "DeleteRole", eventTime=None, requestParameters=[None])])
+@example(trail=[record(IAM, "PutRolePolicy"), record(IAM, "DeleteRole"), record(IAM, "CreateRole", eventTime=None)])
 def test_no_exception_escapes_load_or_diagnose_and_no_record_is_lost(tmp_path_factory, trail, figures):
     root = tmp_path_factory.mktemp("fuzz")
     _folder(root, trail)
