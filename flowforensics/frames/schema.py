@@ -288,9 +288,24 @@ def frame_of_columns(name: str, columns: Mapping[str, list[Any]]) -> Any:
             built[column] = pd.to_datetime(pd.Series(values, dtype=object), utc=True, errors="coerce", format="mixed").astype(TIME)
         elif dtype == JSON:
             built[column] = pd.Series(values, dtype=object)
+        elif dtype == TEXT:
+            built[column] = _text_series(values)
         else:
             built[column] = pd.Series(values, dtype=object).astype(dtype)
     return pd.DataFrame(built)
+
+
+def _text_series(values: list[Any]) -> Any:
+    """A text column. JSON may hold a lone surrogate (``"\\ud800"``), which an Arrow string cannot:
+    such text is kept as the escape the JSON wrote."""
+    import pandas as pd
+
+    series = pd.Series(values, dtype=object)
+    try:
+        return series.astype(TEXT)
+    except UnicodeEncodeError:
+        escaped = [value.encode("utf-8", "backslashreplace").decode() if isinstance(value, str) else value for value in values]
+        return pd.Series(escaped, dtype=object).astype(TEXT)
 
 
 def describe(name: str) -> Any:

@@ -151,3 +151,18 @@ def test_a_folder_with_a_broken_file_is_diagnosed_with_a_warning(folder, capsys)
         f"flowforensics: warning: {folder / 'cut.json.gz'}: truncated or corrupt gzip "
         "(Compressed file ended before the end-of-stream marker was reached)\n"
     )
+
+
+def test_a_lone_surrogate_in_json_text_is_shown_as_its_escape_not_a_crash(tmp_path):
+    # JSON may hold "\ud800" alone; Python reads it as a lone surrogate, which UTF-8 (and so an Arrow
+    # string column) cannot hold. It crashed every load: the text is kept as the escape the file wrote.
+    lone = {**RECORD, "eventID": "id-\ud800", "eventName": "Put\udfffRolePolicy", "userAgent": "agent \ud83d"}
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [lone, RECORD]}))
+    flow_logs = {"FlowLogs": [{"FlowLogId": "fl-\ud800", "LogGroupName": "g", "DeliverLogsStatus": "SUCCESS"}]}
+    (tmp_path / "flow-logs.json").write_text(json.dumps(flow_logs))
+    evidence = flowforensics.load(tmp_path)
+    row = evidence.events.set_index("event_id").loc["id-\\ud800"]
+    assert (row["event_name"], row["user_agent"]) == ("Put\\udfffRolePolicy", "agent \\ud83d")
+    assert row["record"]["eventID"] == "id-\ud800"  # the record itself as read
+    assert list(evidence.flow_logs["flow_log_id"]) == ["fl-\\ud800"]
+    assert main(["diagnose", str(tmp_path)]) == 0
