@@ -4,12 +4,13 @@ selected where they are stored, into an evidence folder; ``--dry-run`` prints th
 from __future__ import annotations
 
 import argparse
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING
 
 # The query path (sqlglot, and boto3 through the collection package) is imported when it is used, not
 # when the options are parsed: every command parses them, and diagnose would pay a second of start-up.
 if TYPE_CHECKING:
+    from flowforensics.collection.recorder import CollectionResult
     from flowforensics.collection.trail_sql import QueryPlan
 
 ENGINE_NAMES = {"athena": "Athena", "lake": "CloudTrail Lake"}
@@ -76,8 +77,14 @@ def describe(query: QueryPlan, layout: str | None) -> str:
     return "\n".join([*lines, query.sql + ";"])
 
 
-def run(args: argparse.Namespace) -> int:
-    """Plan the query; print it (``--dry-run``) or run it into ``--out``."""
+def run(args: argparse.Namespace) -> CollectionResult | None:
+    """Plan the query; print it (``--dry-run``: ``None``) or run it into ``--out`` and return what it wrote.
+
+    Raises
+    ------
+    CollectionInterrupted
+        Ctrl-C, after the manifest was written.
+    """
     from flowforensics.collection.query import athena_start_parameters, collect_query
     from flowforensics.errors import CollectionError
 
@@ -89,16 +96,13 @@ def run(args: argparse.Namespace) -> int:
         start_parameters = athena_start_parameters(args.athena_output, args.workgroup)
     if args.dry_run:
         print(describe(query, args.athena_layout if args.athena_table else None))
-        return 0
-    result = collect_query(
+        return None
+    return collect_query(
         args.out,
         query,
         start_parameters,
         profile=args.profile,
         region=args.region,
         endpoint_url=args.endpoint_url,
-        # --deadline (collect's, in seconds; None: no limit) bounds the query too.
-        deadline=timedelta.max if args.deadline is None else timedelta(seconds=args.deadline),
+        deadline=args.deadline,
     )
-    print(result.summary())
-    return 0

@@ -7,14 +7,17 @@ memory is one page whatever the size of the result; the manifest gets a ``querie
 the query id, the SQL and its parameters, the table or event data store, the partitions read, the final
 state, the bytes scanned, and the files, pages and records written (``complete`` once the last page is).
 
-A query that fails, outlasts ``deadline`` or is interrupted (Ctrl-C) is stopped (``StopQueryExecution``,
-``CancelQuery``: the only calls besides the starts that are not reads, :mod:`.readonly`) and recorded
-as a gap.
+The run is bounded as a collection is (:mod:`.stopping`). A query that fails is a gap; one still
+running when the deadline passes or at Ctrl-C is stopped (``StopQueryExecution``, ``CancelQuery``: the
+only calls besides the starts that are not reads, :mod:`.readonly`) and is a gap. Whatever ends the
+reading of the results early (a page that fails, Ctrl-C, the deadline) is one gap asking for the
+first page not written: the query id and its ``NextToken``.
 """
 
 from __future__ import annotations
 
 import os
+import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -23,20 +26,17 @@ from typing import Any
 
 from flowforensics.collection.query_records import to_record
 from flowforensics.collection.recorder import GAP_EXCEPTIONS, CollectionResult, Recorder
+from flowforensics.collection.runner import DEFAULT_DEADLINE, CollectionInterrupted
 from flowforensics.collection.session import ClientFactory, make_session
+from flowforensics.collection.stopping import Stop, Stopped, run_bounded
 from flowforensics.collection.trail_sql import ATHENA_COLUMNS, LAKE_COLUMNS, Column, QueryPlan
 from flowforensics.errors import CollectionError
 from flowforensics.evidence.manifest import EvidenceWriter
 from flowforensics.evidence.values import iso
 
 DEFAULT_WINDOW = timedelta(days=7)
-DEFAULT_DEADLINE = timedelta(minutes=30)
 # Polling: first wait, growth, longest wait (seconds), as AWS's SDK guides advise for Athena.
 POLL_FIRST, POLL_FACTOR, POLL_MAX = 0.5, 2.0, 20.0
-
-# A query gap's code -> its kind in the manifest (as collection's stops are recorded).
-STOP_KINDS = {"DeadlineExceeded": "deadline", "Interrupted": "interrupted"}
-
 
 @dataclass(frozen=True)
 class Engine:
@@ -150,21 +150,19 @@ def _pages(client: Any, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
 
 
 class QueryRun:
-    """One query of a collection: start, poll with backoff until done or the deadline, fetch, write.
+    """One query of a collection: start, poll with backoff until done or the run stops, fetch, write.
 
     Parameters
     ----------
     rec : Recorder
-        The run's recorder (clients guarded read-only, the evidence writer).
+        The run's recorder (clients guarded read-only, the evidence writer, the stop signal).
     plan : QueryPlan
         The statement.
     start_parameters : dict
         The start call's parameters besides the statement (Athena's output location, workgroup,
         database context).
-    deadline : timedelta
-        How long the query may run before it is stopped.
-    sleep, monotonic : callable, optional
-        Injected by tests.
+    sleep : callable, optional
+        Waits between polls; by default the run's stop signal, so that a stop ends the wait.
     """
 
     def __init__(
@@ -173,17 +171,13 @@ class QueryRun:
         plan: QueryPlan,
         start_parameters: dict[str, Any],
         *,
-        deadline: timedelta = DEFAULT_DEADLINE,
-        sleep: Callable[[float], None] = time.sleep,
-        monotonic: Callable[[], float] = time.monotonic,
+        sleep: Callable[[float], Any] | None = None,
     ) -> None:
         self.rec = rec
         self.plan = plan
         self.engine = ENGINES[plan.engine]
         self.start_parameters = start_parameters
-        self.deadline = deadline
-        self.sleep = sleep
-        self.monotonic = monotonic
+        self.sleep = sleep or rec.stop.wait
         self.query_id: str | None = None
         self.entry: dict[str, Any] = {
             "engine": plan.engine,
@@ -196,18 +190,16 @@ class QueryRun:
             "bytes_scanned": None,
             "records": 0,
         }
+        # In the manifest from the start, and changed under the recorder's lock: the run may be
+        # stopped and the manifest written at any moment.
+        with rec.lock:
+            rec.writer.manifest.setdefault("queries", []).append(self.entry)
 
     def _op(self, name: str) -> str:
         return f"{self.engine.service}:{name}"
 
     def run(self) -> None:
-        """Run the query to its end and write what it returned; failures become gaps.
-
-        Raises
-        ------
-        KeyboardInterrupt
-            After stopping the query and recording the gap, so that the command exits as interrupted.
-        """
+        """Run the query to its end and write what it returned; failures and stops become gaps."""
         engine = self.engine
         parameters = {**self.start_parameters}
         if engine.service == "athena":
@@ -216,54 +208,59 @@ class QueryRun:
                 parameters["ExecutionParameters"] = self.plan.parameters
         else:
             parameters["QueryStatement"] = self.plan.sql
-        try:
-            started = self.rec.fetch(self._op(engine.start), parameters, save=False)
-            if started is None:
-                return
-            self.query_id = started[engine.id_key]
-            self.entry["query_id"] = self.query_id
-            status = self._poll()
-            if status is not None:
-                self._fetch()
-        except KeyboardInterrupt:
-            if "pages" in self.entry:  # the query had finished; its results were being written
-                written = f"{self.entry['pages']} results page(s), {self.entry['records']} records"
-                self._gap("Interrupted", f"interrupted (Ctrl-C) after {written}, were written; the rest was not read")
-            else:
-                self._stop("Interrupted", "interrupted (Ctrl-C) before the query's results were read")
-            raise
-        finally:
-            self.rec.writer.manifest.setdefault("queries", []).append(self.entry)
+        started = self.rec.fetch(self._op(engine.start), parameters, save=False)
+        if started is None:
+            return
+        with self.rec.lock:
+            self.query_id = self.entry["query_id"] = started[engine.id_key]
+        if self._poll():
+            self._fetch()
 
-    def _poll(self) -> dict[str, Any] | None:
+    def _poll(self) -> bool:
+        """Poll until the query succeeds (``True``), fails or the run stops (a gap; ``False``)."""
         engine = self.engine
-        limit = self.monotonic() + self.deadline.total_seconds()
         wait = POLL_FIRST
-        while True:
+        while self.rec.stop.reason is None:
             status = self.rec.fetch(self._op(engine.status), {engine.id_key: self.query_id}, save=False)
             if status is None:
-                return None  # the gap is recorded
+                break  # the gap is recorded
             state = _at(status, engine.state_path)
-            self.entry["state"] = state
-            self.entry["bytes_scanned"] = _at(status, engine.bytes_path)
+            with self.rec.lock:
+                self.entry["state"] = state
+                self.entry["bytes_scanned"] = _at(status, engine.bytes_path)
             if state == engine.succeeded:
-                return status
+                return True
             if state in engine.failed:
                 reason = _at(status, engine.reason_path) or "no reason given"
-                self._gap(f"Query{str(state).title().replace('_', '')}", f"the query ended {state}: {reason}")
-                return None
-            left = limit - self.monotonic()
-            if left <= 0:
-                self._stop("DeadlineExceeded", f"still {state} after {self.deadline}; stopped")
-                return None
-            self.sleep(min(wait, left))
+                self._gap(f"Query{str(state).title().replace('_', '')}", f"the query ended {state}: {reason}", "refused")
+                return False
+            self.sleep(wait)
             wait = min(wait * POLL_FACTOR, POLL_MAX)
+        if self.rec.stop.reason is not None:
+            self._stop()
+        return False
+
+    def _stop(self) -> None:
+        """The run stopped before the results were read: stop the query (a stop is still sent), record the gap."""
+        reason = self.rec.stop.reason
+        assert reason is not None  # only called once the run has stopped
+        engine = self.engine
+        stopped = self.rec.fetch(self._op(engine.stop), {engine.id_key: self.query_id}, save=False) is not None
+        with self.rec.lock:
+            state = self.entry["state"]
+            if stopped:
+                self.entry["state"] = "STOPPED"
+        done = "the query was stopped" if stopped else f"stopping it failed (see the gap of {self._op(engine.stop)})"
+        self._gap(reason.code, f"{reason.message} while the query was {state or 'starting'}, before any results "
+                  f"page was read; {done}", reason.kind)  # fmt: skip
 
     def _fetch(self) -> None:
         """Write each results page as an evidence file as it arrives: memory is one page whatever the size.
 
-        A page that cannot be read is a gap with the ``NextToken`` that asked for it; the pages before it
-        stay written, and the query's entry says how many (``pages``, ``records``, ``complete``).
+        Whatever ends the reading early (a page that cannot be read, Ctrl-C, the deadline) is one gap
+        whose parameters ask for the first page not written: the query id and that page's ``NextToken``.
+        The pages before it stay written, and the query's entry says how many (``pages``, ``records``,
+        ``complete``).
         """
         engine = self.engine
         operation = self._op(engine.results)
@@ -271,40 +268,66 @@ class QueryRun:
         region = self.rec.factory.region
         first: dict[str, Any] = {engine.id_key: self.query_id}
         asked, names = first, []
-        self.entry.update(files=[], pages=0, complete=False)
+        with self.rec.lock:
+            self.entry.update(files=[], pages=0, complete=False)
+        # The page asked for stays "waiting" until it is written, so that a run stopped at any moment
+        # records the first page not written.
+        call = self.rec.waiting(operation, asked, region)
         try:
             for page in _pages(client, first):
                 rows, names = _ROWS[self.plan.engine](page, self.entry["pages"] == 0, names)
                 records = [to_record(row, engine.columns) for row in rows]
-                path = self.rec.save(operation, {"Records": records}, parameters=asked, region=region)
-                if path is None:
-                    return  # the run has ended: the manifest is written
-                self.entry["files"].append(path.relative_to(self.rec.writer.folder).as_posix())
-                self.entry["pages"] += 1
-                self.entry["records"] += len(records)
+                token = page.get("NextToken")
                 with self.rec.lock:
+                    path = self.rec.save(operation, {"Records": records}, parameters=asked, region=region)
+                    if path is None:
+                        return  # the run has ended: the manifest is written
+                    self.entry["files"].append(path.relative_to(self.rec.writer.folder).as_posix())
+                    self.entry["pages"] += 1
+                    self.entry["records"] += len(records)
                     self.rec.result.events += len(records)
-                asked = {**first, "NextToken": page.get("NextToken")}
+                    asked = {**first, "NextToken": token}
+                    if not token:
+                        self.rec.answered(call)
+                        self.entry["complete"] = True
+                        return
+                    self.rec.waiting(operation, asked, region, call=call)
+                if self.rec.stop.reason is not None:
+                    raise Stopped(message=self.rec.stop.reason.message)
+        except Stopped:
+            with self.rec.lock:
+                self.rec.answered(call)
+                self._not_read(asked)
         except GAP_EXCEPTIONS as exc:
-            self.rec.gap(operation, exc, parameters=asked, region=region)
-            return
-        self.entry["complete"] = True
+            with self.rec.lock:
+                self.rec.answered(call)
+                self.rec.gap(operation, exc, parameters=asked, region=region)
+        finally:
+            self.rec.answered(call)
 
-    def _gap(self, code: str, message: str) -> None:
+    def _not_read(self, asked: dict[str, Any]) -> None:
+        reason = self.rec.stop.reason
+        assert reason is not None  # Stopped is raised once the run has stopped
+        written = f"{self.entry['pages']} results page(s) ({self.entry['records']} records) were written before this one"
+        self.rec.note_gap(
+            self._op(self.engine.results),
+            error_code=reason.code,
+            error_message=f"not attempted: {reason.message}; {written}",
+            parameters=asked,
+            region=self.rec.factory.region,
+            kind=reason.kind,
+            attempted=False,
+        )
+
+    def _gap(self, code: str, message: str, kind: str) -> None:
         self.rec.note_gap(
             self._op(self.engine.results),
             error_code=code,
             error_message=message,
             parameters={self.engine.id_key: self.query_id},
             region=self.rec.factory.region,
-            kind=STOP_KINDS.get(code, "refused"),
+            kind=kind,
         )
-
-    def _stop(self, code: str, message: str) -> None:
-        if self.query_id is not None:
-            self.rec.fetch(self._op(self.engine.stop), {self.engine.id_key: self.query_id}, save=False)
-            self.entry["state"] = "STOPPED"
-        self._gap(code, message)
 
 
 def collect_query(
@@ -318,10 +341,17 @@ def collect_query(
     session: Any = None,
     clients: Mapping[Any, Any] | None = None,
     clock: Callable[[], datetime] | None = None,
-    deadline: timedelta = DEFAULT_DEADLINE,
-    sleep: Callable[[float], None] = time.sleep,
+    deadline: float | None = DEFAULT_DEADLINE,
+    sleep: Callable[[float], Any] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    stop: Stop | None = None,
 ) -> CollectionResult:
-    """Run one Athena or CloudTrail Lake query into an evidence folder.
+    """Run one Athena or CloudTrail Lake query into an evidence folder, bounded as a collection is.
+
+    The query runs in a thread while the caller waits (:func:`.stopping.run_bounded`): Ctrl-C and the
+    deadline stop it at once, whatever it is waiting for. Stopped while it runs, the query is stopped
+    too; stopped while its results are read, the query is left as it is (its results stay readable)
+    and the gap asks for the first page not written.
 
     Parameters
     ----------
@@ -334,33 +364,60 @@ def collect_query(
         ``QueryExecutionContext``).
     profile, region, endpoint_url, session, clients, clock
         As :func:`flowforensics.collection.collect`.
-    deadline : timedelta
-        How long the query may run before it is stopped and recorded as a gap.
-    sleep : callable
-        Waits between polls (tests pass a no-op).
+    deadline : float or None, default 30 minutes
+        Seconds the whole run (the query and the reading of its results) may take; ``None``: no limit.
+    sleep : callable, optional
+        Waits between polls (by default until the next poll or the stop, whichever comes first).
+    monotonic : callable, optional
+        The clock the deadline is read on (tests pass their own).
+    stop : Stop, optional
+        The run's stop signal (a fresh one by default).
 
     Returns
     -------
     CollectionResult
-        ``events`` is the number of records written.
+        ``events`` is the number of records written; ``stopped`` says why the run stopped early.
 
     Raises
     ------
+    CollectionInterrupted
+        Ctrl-C, after the manifest was written (with what was cut short as gaps).
     CollectionError
-        No region, or credentials missing, expired or refused (one line).
+        No region, or credentials missing, expired or refused (one line); the deadline passed before
+        the caller identity was known (nothing is written).
     """
+    stop = stop or Stop()
     factory = ClientFactory(
-        session or make_session(profile, region), region=region, endpoint_url=endpoint_url, clients=clients
+        session or make_session(profile, region), region=region, endpoint_url=endpoint_url, clients=clients, stop=stop
     )
-    identity = factory.caller_identity()
-    writer = EvidenceWriter(out, clock=clock)
-    writer.set_caller_identity(identity)
-    rec = Recorder(writer, factory)
-    rec.result.regions.append(factory.region)
+    made: list[Recorder] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        identity = factory.caller_identity()
+        with lock:
+            if stop.reason is not None:
+                return  # stopped before anyone was known: nothing is written
+            writer = EvidenceWriter(out, clock=clock)
+            writer.set_caller_identity(identity)
+            rec = Recorder(writer, factory)
+            rec.result.regions.append(factory.region)
+            made.append(rec)
+        QueryRun(rec, plan, start_parameters, sleep=sleep).run()
+
     try:
-        QueryRun(rec, plan, start_parameters, deadline=deadline, sleep=sleep).run()
+        run_bounded(run, stop, deadline, monotonic=monotonic)
+    except KeyboardInterrupt:
+        with lock:
+            if not made:
+                raise
+            raise CollectionInterrupted(made[0].finish()) from None
     finally:
-        result = rec.finish()
+        with lock:
+            result = made[0].finish() if made else None
+    if result is None:
+        reason = stop.reason.message if stop.reason else "the run stopped"
+        raise CollectionError(f"sts:GetCallerIdentity: no answer before {reason}; nothing was written")
     return result
 
 

@@ -172,7 +172,8 @@ class Recorder:
         self.factory = factory
         self.stop = factory.stop
         self.result = CollectionResult(folder=writer.folder)
-        self.lock = threading.Lock()
+        # Re-entrant: a collector may write a file and update what refers to it in one step.
+        self.lock = threading.RLock()
         self.closed = False
         self.run: dict[str, Any] | None = None  # the manifest's record of this run, set by the runner
         self.on_call: Callable[[str], None] | None = None  # told "operation region" as each call ends
@@ -358,15 +359,12 @@ class Recorder:
         region = region or self.factory.region
         if save and (kept := self.reuse(operation, parameters, region=region)) is not None:
             return kept
-        if self.stop.reason is not None:
+        if self.stop.refuses(operation) and self.stop.reason is not None:
             self.gap(operation, Stopped(message=self.stop.reason.message), parameters=parameters, region=region)
             return None
         client = self.factory.client(service, region)
         method = xform_name(name)
-        with self.lock:
-            self._calls += 1
-            call = self._calls
-            self._in_flight[call] = (operation, parameters, region)
+        call = self.waiting(operation, parameters, region)
         try:
             if client.can_paginate(method):
                 response = client.get_paginator(method).paginate(**parameters).build_full_result()
@@ -379,14 +377,31 @@ class Recorder:
             self.gap(operation, exc, parameters=parameters, region=region)
             return None
         finally:
-            with self.lock:
-                self._in_flight.pop(call, None)
+            self.answered(call)
             if self.on_call is not None:
                 self.on_call(f"{operation} {region}")
         response.pop("ResponseMetadata", None)
         if save:
             self.save(operation, response, parameters=parameters, region=region)
         return response
+
+    def waiting(self, operation: str, parameters: dict[str, Any], region: str | None, *, call: int | None = None) -> int:
+        """Note a call waiting for its answer (or, given ``call``, what it now waits for); returns its number.
+
+        Should the run stop before :meth:`answered`, :meth:`finish` records it as a gap with these
+        parameters.
+        """
+        with self.lock:
+            if call is None:
+                self._calls += 1
+                call = self._calls
+            self._in_flight[call] = (operation, parameters, region)
+        return call
+
+    def answered(self, call: int) -> None:
+        """The call numbered ``call`` is no longer waiting."""
+        with self.lock:
+            self._in_flight.pop(call, None)
 
     def skip(self, what: str) -> None:
         """Note something deliberately not collected."""

@@ -3,7 +3,8 @@
 Once a run is stopped, no call is sent again: the limiter's wait ends, a retry is not attempted
 (a ``before-send`` hook refuses it), and every call the collectors still ask for becomes a gap that
 says it was not attempted and why. Calls already waiting for an answer become gaps when the
-manifest is written; the caller does not wait for them.
+manifest is written; the caller does not wait for them. The one exception is the stop of a query the
+run started (:data:`.readonly.STOPS`): stopping it is part of stopping the run.
 """
 
 from __future__ import annotations
@@ -15,6 +16,11 @@ from dataclasses import dataclass
 from typing import Any
 
 import botocore.exceptions
+
+from flowforensics.collection.readonly import STOPS
+
+# The operations sent even after the run has stopped, as botocore's events name them (``service.Name``).
+SENT_AFTER_STOP = frozenset(f"{service}.{name}" for service, name in STOPS)
 
 
 @dataclass(frozen=True)
@@ -53,10 +59,15 @@ class Stop:
         """Sleep up to ``seconds``, waking when the run stops; ``True`` if it has stopped."""
         return self._event.wait(seconds)
 
-    def refuse_after_stop(self, **_: Any) -> None:
+    def refuses(self, operation: str) -> bool:
+        """Whether ``operation`` (``service:Name``) may no longer be called: the run has stopped, and it
+        is not the stop of a query the run started."""
+        return self.reason is not None and operation.replace(":", ".", 1) not in SENT_AFTER_STOP
+
+    def refuse_after_stop(self, event_name: str = "", **_: Any) -> None:
         """A ``before-send`` hook: no attempt, first or retry, is sent once the run has stopped."""
-        if self.reason is not None:
-            raise Stopped(message=self.reason.message)
+        if self.refuses(event_name.partition(".")[2].replace(".", ":", 1)):
+            raise Stopped(message=self.reason.message if self.reason else "")
 
     def install(self, client: Any) -> None:
         """Guard a client's sends (after the rate limiter's wait, which :meth:`wait` ends early)."""
@@ -72,7 +83,13 @@ GRACE = 2.0
 _TICK = 0.25
 
 
-def run_bounded(function: Callable[[], None], stop: Stop, deadline: float | None) -> None:
+def run_bounded(
+    function: Callable[[], None],
+    stop: Stop,
+    deadline: float | None,
+    *,
+    monotonic: Callable[[], float] = time.monotonic,
+) -> None:
     """Run ``function`` in a daemon thread until it ends, the deadline passes, or Ctrl-C.
 
     The calling thread only waits, so Ctrl-C (``KeyboardInterrupt``, raised in the main thread) and
@@ -86,6 +103,8 @@ def run_bounded(function: Callable[[], None], stop: Stop, deadline: float | None
         Set to ``interrupted`` or ``deadline`` when the run is cut short.
     deadline : float or None
         Seconds the whole run may take; ``None`` for no limit.
+    monotonic : callable, optional
+        The clock the deadline and the elapsed time are read on (tests pass their own).
 
     Raises
     ------
@@ -93,29 +112,34 @@ def run_bounded(function: Callable[[], None], stop: Stop, deadline: float | None
         Again, after the run was stopped and given :data:`GRACE` seconds to record its gaps.
     """
     errors: list[BaseException] = []
+    # The waiting thread waits on this, not on Thread.join: Python 3.11's join, interrupted by Ctrl-C,
+    # takes the thread for ended (it releases the lock the running thread holds), and the grace was lost.
+    ended = threading.Event()
 
     def target() -> None:
         try:
             function()
         except BaseException as exc:  # handed to the waiting thread, which raises it
             errors.append(exc)
+        finally:
+            ended.set()
 
     # A daemon thread: the process may exit while a call of the stopped run still waits for an answer.
     worker = threading.Thread(target=target, name="collection", daemon=True)
-    started = time.monotonic()
-    worker.start()
+    started = monotonic()
     try:
-        while worker.is_alive():
-            left = None if deadline is None else deadline - (time.monotonic() - started)
+        worker.start()
+        while not ended.is_set():
+            left = None if deadline is None else deadline - (monotonic() - started)
             if left is not None and left <= 0:
                 stop.set("deadline", "DeadlineExceeded", f"the run's deadline of {duration(deadline)} passed")
-                worker.join(GRACE)
+                ended.wait(GRACE)
                 break
-            worker.join(_TICK if left is None else min(_TICK, left))
+            ended.wait(_TICK if left is None else min(_TICK, left))
     except KeyboardInterrupt:
-        elapsed = duration(time.monotonic() - started)
+        elapsed = duration(monotonic() - started)
         stop.set("interrupted", "Interrupted", f"interrupted by the user (Ctrl-C) after {elapsed}")
-        worker.join(GRACE)
+        ended.wait(GRACE)
         raise
     if errors:
         raise errors[0]

@@ -3,12 +3,14 @@ an isolated AWS environment, and a realistic incident in moto."""
 
 from __future__ import annotations
 
+import _thread
 import json
 import logging
 import os
+import signal
 import tempfile
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -36,6 +38,17 @@ def moto_endpoint() -> Iterator[str]:
     host, port = server.get_host_and_port()
     yield f"http://{host}:{port}"
     server.stop()
+
+
+@pytest.fixture
+def ctrl_c() -> Iterator[Callable[[], None]]:
+    """Ctrl-C as a terminal gives it: SIGINT handled in the main thread, which raises KeyboardInterrupt there.
+
+    A suite started in the background ignores SIGINT; the test's main thread gets Python's handler back.
+    """
+    previous = signal.signal(signal.SIGINT, signal.default_int_handler)
+    yield _thread.interrupt_main
+    signal.signal(signal.SIGINT, previous)
 
 
 @pytest.fixture(autouse=True)

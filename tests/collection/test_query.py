@@ -3,8 +3,11 @@ SQL), and collect --event-data-store through botocore's Stubber (moto has no Clo
 
 from __future__ import annotations
 
+import functools
 import json
-from datetime import UTC, datetime, timedelta
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
@@ -15,8 +18,12 @@ import requests
 import sqlglot
 
 import flowforensics
+from flowforensics.cli import main
+from flowforensics.collection import query as query_module
 from flowforensics.collection.query import athena_start_parameters, collect_query
 from flowforensics.collection.readonly import allowed_actions
+from flowforensics.collection.runner import CollectionInterrupted
+from flowforensics.collection.stopping import Stop
 from flowforensics.collection.trail_sql import LAKE_COLUMNS, athena_query, lake_query
 from flowforensics.evidence.manifest import read_manifest, verify
 from flowforensics.evidence.relevance import is_relevant
@@ -77,6 +84,44 @@ def _expected_events(records_: list[dict[str, Any]], folder: Path) -> pd.DataFra
 
 def no_wait(_: float) -> None:
     """Polls without sleeping."""
+
+
+COLLECTED_AT = datetime(2026, 12, 3, 13, 2, 11, tzinfo=UTC)
+
+
+class Clock:
+    """The run's monotonic clock, standing still until a test moves it (the deadline passes when it says)."""
+
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+def after_page(client: Any, number: int, then: Callable[[], None]) -> None:
+    """Call ``then`` in the collection's thread once GetQueryResults has answered page ``number``, before the
+    page is handed over (so before it is written and before the next page is asked for)."""
+    answered: list[int] = []
+    service = client.meta.service_model.service_id.hyphenize()
+
+    def hook(**_: Any) -> None:
+        answered.append(1)
+        if len(answered) == number:
+            then()
+
+    client.meta.events.register(f"after-call.{service}.GetQueryResults", hook)
+
+
+def until_stopped(stop: Stop, *before: Callable[[], Any]) -> Callable[..., None]:
+    """Do ``before``, then wait until the run is stopped (as the waiting main thread stops it)."""
+
+    def act(*_: Any) -> None:
+        for step in before:
+            step()
+        assert stop.wait(60)  # a hang guard: the main thread stops the run within a tick
+
+    return act
 
 
 @pytest.fixture
@@ -144,48 +189,58 @@ def test_athena_query_past_its_deadline_is_stopped_and_is_a_gap(
 ) -> None:
     slow_athena(10)
     plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+    clock, stop = Clock(), Stop()
+
+    def jump() -> None:
+        clock.now += 1801  # the deadline passes while the query runs
+
     recording.start()
-    collect_query(
-        tmp_path / "evidence",
-        plan,
-        athena_start_parameters(OUTPUT, None),
-        endpoint_url=moto,
-        deadline=timedelta(0),
-        sleep=no_wait,
+    result = collect_query(
+        tmp_path / "evidence", plan, athena_start_parameters(OUTPUT, None), endpoint_url=moto,
+        sleep=until_stopped(stop, jump), monotonic=clock, stop=stop, clock=lambda: COLLECTED_AT,
     )
 
+    assert result.stopped == "deadline"
     sent = _actions(recording.requests())
     assert "athena:StopQueryExecution" in sent and "athena:GetQueryResults" not in sent
     manifest = read_manifest(tmp_path / "evidence")
-    assert manifest["queries"][0]["state"] == "STOPPED"
-    (gap,) = manifest["gaps"]
-    assert gap["operation"] == "athena:GetQueryResults"
-    assert gap["error_code"] == "DeadlineExceeded"
-    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(
-        QueryExecutionId=manifest["queries"][0]["query_id"]
-    )
+    (query,) = manifest["queries"]
+    assert query["state"] == "STOPPED"
+    assert manifest["gaps"] == [{
+        "operation": "athena:GetQueryResults", "parameters": {"QueryExecutionId": query["query_id"]}, "region": REGION,
+        "account": ACCOUNT, "error_code": "DeadlineExceeded",
+        "error_message": "the run's deadline of 30 min passed while the query was QUEUED, before any results page was "
+                         "read; the query was stopped",
+        "collected_at": "2026-12-03T13:02:11Z", "kind": "deadline", "attempted": True,
+    }]  # fmt: skip
+    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(QueryExecutionId=query["query_id"])
     assert execution["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    assert verify(tmp_path / "evidence") == []
 
 
 def test_ctrl_c_stops_the_athena_query_records_a_gap_and_still_writes_the_manifest(
-    moto: str, slow_athena: Any, tmp_path: Path
+    moto: str, slow_athena: Any, tmp_path: Path, ctrl_c: Callable[[], None]
 ) -> None:
     slow_athena(10)
     plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+    stop = Stop()
 
-    def interrupt(_: float) -> None:
-        raise KeyboardInterrupt
+    with pytest.raises(CollectionInterrupted) as interrupted:
+        collect_query(tmp_path / "ev", plan, athena_start_parameters(OUTPUT, None), endpoint_url=moto,
+                      sleep=until_stopped(stop, ctrl_c), monotonic=Clock(), stop=stop)
 
-    with pytest.raises(KeyboardInterrupt):
-        collect_query(tmp_path / "ev", plan, athena_start_parameters(OUTPUT, None), endpoint_url=moto, sleep=interrupt)
-
+    assert interrupted.value.result.stopped == "interrupted"
     manifest = read_manifest(tmp_path / "ev")
-    assert manifest["queries"][0]["state"] == "STOPPED"
-    assert [g["error_code"] for g in manifest["gaps"]] == ["Interrupted"]
-    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(
-        QueryExecutionId=manifest["queries"][0]["query_id"]
-    )
+    (query,) = manifest["queries"]
+    assert query["state"] == "STOPPED"
+    (gap,) = manifest["gaps"]
+    assert (gap["operation"], gap["parameters"], gap["error_code"], gap["kind"]) == (
+        "athena:GetQueryResults", {"QueryExecutionId": query["query_id"]}, "Interrupted", "interrupted")
+    assert gap["error_message"] == ("interrupted by the user (Ctrl-C) after 0 s while the query was QUEUED, before any "
+                                    "results page was read; the query was stopped")
+    execution = boto3.client("athena", endpoint_url=moto).get_query_execution(QueryExecutionId=query["query_id"])
     assert execution["QueryExecution"]["Status"]["State"] == "CANCELLED"
+    assert verify(tmp_path / "ev") == []
 
 
 # --- CloudTrail Lake (Stubber) ---------------------------------------------------------------------------
@@ -315,33 +370,141 @@ def test_a_results_page_that_fails_leaves_the_pages_before_it_and_a_gap_for_the_
     assert len(flowforensics.load(tmp_path / "ev").events) == 5  # what was written stays
 
 
-def test_ctrl_c_while_results_are_written_keeps_the_pages_written_and_says_so(archive: dict[str, Any], tmp_path: Path) -> None:
-    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
-    rows = [lake_row(r) for r in kept_records(archive)]
+def lake_pages(query_id: str, pages: list[list[Any]]) -> tuple[Any, Any]:
+    """A CloudTrail Lake client whose finished query answers ``pages``, each with the token of a page after it."""
     client, stub = stubbed("cloudtrail", REGION)
-    query_id = "5c2a4f5e-6d7c-4b8a-a998-c7d6e5f4a3b2"
     stub.add_response("start_query", {"QueryId": query_id})
-    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "FINISHED"})
-    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows[:3], "NextToken": "page-2"})
-    asked = written_before_each_page(client, tmp_path / "ev")
+    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "FINISHED", "QueryStatistics": {"BytesScanned": 1024}})
+    for number, rows in enumerate(pages, 1):
+        asked = {"QueryId": query_id, **({"NextToken": f"page-{number}"} if number > 1 else {})}
+        answer = {"QueryStatus": "FINISHED", "QueryResultRows": rows, "NextToken": f"page-{number + 1}"}
+        stub.add_response("get_query_results", answer, asked)
+    return client, stub
 
-    def interrupt(**_: Any) -> None:
-        if len(asked) == 2:  # as the second page is asked for
-            raise KeyboardInterrupt
 
-    client.meta.events.register("provide-client-params.cloudtrail.GetQueryResults", interrupt)
-    with pytest.raises(KeyboardInterrupt):
-        collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()},
-                      session=boto3.Session(region_name=REGION), sleep=no_wait)
+CLI_WINDOW = ["--region", REGION, "--start", "2024-02-05T10:30:00Z", "--end", "2024-03-10T07:45:30Z"]
 
-    stub.assert_no_pending_responses()  # the finished query is not cancelled
+
+def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token(
+    archive: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
+    ctrl_c: Callable[[], None],
+) -> None:
+    rows = [lake_row(r) for r in kept_records(archive)]
+    query_id = "5c2a4f5e-6d7c-4b8a-a998-c7d6e5f4a3b2"
+    assert len(rows) > 4
+    client, stub = lake_pages(query_id, [rows[:2], rows[2:4]])  # of three: each page has a NextToken
+    stop = Stop()
+    after_page(client, 2, until_stopped(stop, ctrl_c))  # Ctrl-C once page 2 has come, before page 3 is asked for
+    monkeypatch.setattr(query_module, "collect_query", functools.partial(
+        collect_query, clients={"cloudtrail": client, "sts": caller()}, session=boto3.Session(region_name=REGION),
+        sleep=no_wait, monotonic=Clock(), stop=stop, clock=lambda: COLLECTED_AT))
+    out = tmp_path / "ev"
+
+    status = main(["collect", "--event-data-store", STORE, *CLI_WINDOW, "--out", str(out)])
+
+    assert status == 130
+    printed = capsys.readouterr()
+    assert printed.err.splitlines()[-1] == (
+        "flowforensics: interrupted; the gaps in manifest.json say what was not read, a query's unread results with "
+        "the NextToken to read them from (docs/collection.md); the same command again runs the query again")
+    assert printed.out.splitlines()[-1] == f'1 gaps (API calls that could not be read): listed under "gaps" in {out / "manifest.json"}'
+    stub.assert_no_pending_responses()  # page 3 was not asked for; the finished query was not cancelled
+    manifest = read_manifest(out)
+    (query,) = manifest["queries"]
+    assert (query["state"], query["pages"], query["records"], query["complete"]) == ("FINISHED", 2, 4, False)
+    assert query["files"] == ["cloudtrail/eu-west-1/get-query-results.json", "cloudtrail/eu-west-1/get-query-results-2.json"]
+    assert [len(json.loads((out / f).read_text())["Records"]) for f in query["files"]] == [2, 2]
+    assert manifest["gaps"] == [{
+        "operation": "cloudtrail:GetQueryResults", "parameters": {"QueryId": query_id, "NextToken": "page-3"},
+        "region": REGION, "account": ACCOUNT, "error_code": "Interrupted",
+        "error_message": "not attempted: interrupted by the user (Ctrl-C) after 0 s; 2 results page(s) (4 records) were "
+                         "written before this one",
+        "collected_at": "2026-12-03T13:02:11Z", "kind": "interrupted", "attempted": False,
+    }]  # fmt: skip
+    assert verify(out) == []  # every file as written, the manifest sealed
+    assert len(flowforensics.load(out).events) == 4
+
+
+def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token(
+    archive: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
+    result = athena_result(archive["db"], plan)
+    header, rows = result["rows"][0], result["rows"][1:]
+    client, stub = stubbed("athena", REGION)
+    query_id = "6d3b5a6f-7e8d-4c9b-b0a9-d8e7f6a5b4c3"
+    stub.add_response("start_query_execution", {"QueryExecutionId": query_id})
+    stub.add_response("get_query_execution", {"QueryExecution": {"QueryExecutionId": query_id, "Status": {"State": "SUCCEEDED"}}})
+    page = {"ResultSet": {"Rows": [header, *rows[:2]], "ResultSetMetadata": {"ColumnInfo": result["column_info"]}}}
+    stub.add_response("get_query_results", {**page, "NextToken": "page-2"}, {"QueryExecutionId": query_id})
+    clock, stop = Clock(), Stop()
+
+    def jump() -> None:
+        clock.now += 1801  # the 30 minutes of the default --deadline pass as page 1 comes
+
+    after_page(client, 1, until_stopped(stop, jump))
+    monkeypatch.setattr(query_module, "collect_query", functools.partial(
+        collect_query, clients={"athena": client, "sts": caller()}, session=boto3.Session(region_name=REGION),
+        sleep=no_wait, monotonic=clock, stop=stop, clock=lambda: COLLECTED_AT))
+    out = tmp_path / "ev"
+    argv = ["collect", "--athena-table", TABLE, "--athena-output", OUTPUT, *CLI_WINDOW, "--out", str(out)]
+
+    status = main(argv)
+
+    assert status == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == ("  stopped: the --deadline passed; the gaps in manifest.json say what was not read, a query's "
+                        "unread results with the NextToken to read them from (docs/collection.md); the same command "
+                        "again runs the query again")
+    stub.assert_no_pending_responses()
+    manifest = read_manifest(out)
+    (query,) = manifest["queries"]
+    assert (query["state"], query["pages"], query["records"], query["complete"]) == ("SUCCEEDED", 1, 2, False)
+    assert manifest["gaps"] == [{
+        "operation": "athena:GetQueryResults", "parameters": {"QueryExecutionId": query_id, "NextToken": "page-2"},
+        "region": REGION, "account": ACCOUNT, "error_code": "DeadlineExceeded",
+        "error_message": "not attempted: the run's deadline of 30 min passed; 1 results page(s) (2 records) were "
+                         "written before this one",
+        "collected_at": "2026-12-03T13:02:11Z", "kind": "deadline", "attempted": False,
+    }]  # fmt: skip
+    assert verify(out) == []
+    assert len(flowforensics.load(out).events) == 2
+
+
+def test_a_results_page_unanswered_when_the_run_stops_is_the_gap_with_its_token(
+    archive: dict[str, Any], tmp_path: Path, ctrl_c: Callable[[], None]
+) -> None:
+    rows = [lake_row(r) for r in kept_records(archive)]
+    query_id = "7e4c6b7a-8f9e-4dab-b1ba-e9f8a7b6c5d4"
+    client, stub = lake_pages(query_id, [rows[:3], rows[3:]])
+    answer = threading.Event()
+    asked: list[int] = []
+
+    def slow_page_2(**_: Any) -> None:
+        asked.append(1)
+        if len(asked) == 2:  # Ctrl-C while page 2 is asked for; its answer comes after the grace
+            ctrl_c()
+            answer.wait(60)
+
+    client.meta.events.register("provide-client-params.cloudtrail.GetQueryResults", slow_page_2)
+    try:
+        with pytest.raises(CollectionInterrupted):
+            collect_query(tmp_path / "ev", plan := lake_query(STORE, start=WINDOW[0], end=WINDOW[1]), {},
+                          clients={"cloudtrail": client, "sts": caller()}, session=boto3.Session(region_name=REGION),
+                          sleep=no_wait, monotonic=Clock(), clock=lambda: COLLECTED_AT)
+    finally:
+        answer.set()  # the abandoned call ends; the manifest is written and its answer dropped
+
     manifest = read_manifest(tmp_path / "ev")
     (query,) = manifest["queries"]
-    assert (query["state"], query["pages"], query["records"], query["complete"]) == ("FINISHED", 1, 3, False)
-    (gap,) = manifest["gaps"]
-    assert (gap["error_code"], gap["kind"]) == ("Interrupted", "interrupted")
-    assert gap["error_message"] == "interrupted (Ctrl-C) after 1 results page(s), 3 records, were written; the rest was not read"
-    assert len(flowforensics.load(tmp_path / "ev").events) == 3
+    assert (query["sql"], query["pages"], query["records"], query["complete"]) == (plan.sql, 1, 3, False)
+    assert manifest["gaps"] == [{
+        "operation": "cloudtrail:GetQueryResults", "parameters": {"QueryId": query_id, "NextToken": "page-2"},
+        "region": REGION, "account": ACCOUNT, "error_code": "Interrupted",
+        "error_message": "no answer before the run stopped: interrupted by the user (Ctrl-C) after 0 s",
+        "collected_at": "2026-12-03T13:02:11Z", "kind": "interrupted", "attempted": True,
+    }]  # fmt: skip
+    assert verify(tmp_path / "ev") == []
 
 
 def test_athena_results_pages_are_written_as_they_arrive_and_only_the_first_row_is_a_header(
@@ -396,13 +559,23 @@ def test_a_cloudtrail_lake_query_that_fails_is_a_gap_with_aws_reason(tmp_path: P
 def test_a_cloudtrail_lake_query_past_its_deadline_is_cancelled(tmp_path: Path) -> None:
     plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
     client, stub = stubbed("cloudtrail", REGION)
-    stub.add_response("start_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"})
-    stub.add_response("describe_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "QueryStatus": "RUNNING"})
-    stub.add_response("cancel_query", {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0", "QueryStatus": "CANCELLED"}, {"QueryId": "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"})
-    sts = caller()
+    query_id = "2f0e2d3c-4b5a-4968-8776-a5b4c3d2e1f0"
+    stub.add_response("start_query", {"QueryId": query_id})
+    stub.add_response("describe_query", {"QueryId": query_id, "QueryStatus": "RUNNING"})
+    stub.add_response("cancel_query", {"QueryId": query_id, "QueryStatus": "CANCELLED"}, {"QueryId": query_id})
+    clock, stop = Clock(), Stop()
 
-    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": sts},
-                  session=boto3.Session(region_name=REGION), deadline=timedelta(0), sleep=no_wait)
+    def jump() -> None:
+        clock.now += 1801
+
+    result = collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()},
+                           session=boto3.Session(region_name=REGION), sleep=until_stopped(stop, jump), monotonic=clock,
+                           stop=stop)
 
     stub.assert_no_pending_responses()
-    assert [g["error_code"] for g in read_manifest(tmp_path / "ev")["gaps"]] == ["DeadlineExceeded"]
+    assert result.stopped == "deadline"
+    (gap,) = read_manifest(tmp_path / "ev")["gaps"]
+    assert (gap["operation"], gap["parameters"], gap["error_code"], gap["kind"]) == (
+        "cloudtrail:GetQueryResults", {"QueryId": query_id}, "DeadlineExceeded", "deadline")
+    assert gap["error_message"] == ("the run's deadline of 30 min passed while the query was RUNNING, before any results "
+                                    "page was read; the query was stopped")

@@ -12,6 +12,7 @@ import subprocess
 import sys
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ import requests
 from flowforensics.cli import main
 from flowforensics.collection import collect
 from flowforensics.collection.limiter import RateLimiters
-from flowforensics.collection.stopping import Stop, parse_duration
+from flowforensics.collection.stopping import Stop, parse_duration, run_bounded
 from flowforensics.errors import CollectionError
 from flowforensics.evidence.manifest import read_manifest, verify
 
@@ -159,6 +160,22 @@ def test_ctrl_c_stops_within_seconds_writes_the_gap_and_exits_130(
     assert f"resumed: kept {len(manifest['files'])} files already collected" in printed
     assert endpoint.seen["DescribeFlowLogs"] == seen["DescribeFlowLogs"]
     assert not [g for g in read_manifest(out)["gaps"] if g["kind"] == "interrupted"]
+
+
+def test_ctrl_c_leaves_the_run_its_grace_to_record_what_it_left(ctrl_c: Callable[[], None]) -> None:
+    # Python 3.11's Thread.join, interrupted by Ctrl-C, took the running thread for ended: no grace was given.
+    stop = Stop()
+    recorded: list[str] = []
+
+    def run() -> None:
+        ctrl_c()
+        assert stop.wait(60)
+        recorded.append(stop.reason.kind if stop.reason else "")
+
+    with pytest.raises(KeyboardInterrupt):
+        run_bounded(run, stop, None)
+
+    assert recorded == ["interrupted"]
 
 
 def test_a_stopped_run_ends_the_limiters_wait() -> None:
