@@ -129,14 +129,6 @@ def _from_archive(args: argparse.Namespace) -> int:
     return 0
 
 
-# What to do after a run cut short, by path (the query path runs a query again: it does not resume).
-AGAIN = {
-    False: "run the same command again to resume",
-    True: "the gaps in manifest.json say what was not read, a query's unread results with the NextToken "
-    "to read them from (docs/collection.md); the same command again runs the query again",
-}
-
-
 def run(args: argparse.Namespace) -> int:
     """Collect and print a summary; 0, or 4 with ``--fail-on-gaps`` and gaps; 130 on Ctrl-C."""
     from flowforensics.cli import time_option
@@ -148,9 +140,8 @@ def run(args: argparse.Namespace) -> int:
     from flowforensics.collection import collect
     from flowforensics.collection.runner import CollectionInterrupted
 
-    query = bool(args.athena_table or args.event_data_store)
     try:
-        if query:
+        if args.athena_table or args.event_data_store:
             result = collect_query.run(args)
             if result is None:  # --dry-run: the statement was printed
                 return 0
@@ -172,19 +163,19 @@ def run(args: argparse.Namespace) -> int:
                 read_timeout=args.read_timeout,
             )
     except CollectionInterrupted as interrupted:
-        _report(interrupted.result, query=query)
-        print(f"flowforensics: interrupted; {AGAIN[query]}", file=sys.stderr)
+        _report(interrupted.result)
+        print("flowforensics: interrupted; run the same command again to resume", file=sys.stderr)
         return 130
-    _report(result, query=query)
+    _report(result)
     return 4 if args.fail_on_gaps and result.gaps else 0
 
 
-def _report(result: Any, *, query: bool = False) -> None:
+def _report(result: Any) -> None:
     from flowforensics.presentation.terminal import for_terminal
 
     lines = [result.summary()]
     if result.stopped == "deadline":
-        lines.append(f"  stopped: the --deadline passed; {AGAIN[query]}")
+        lines.append("  stopped: the --deadline passed; run the same command again to resume")
     if (resumed := result.resume_line()) is not None:
         lines.append(f"  {resumed}")
     lines += [f"  skipped {skipped}" for skipped in result.skipped]

@@ -51,17 +51,23 @@ def plan(args: argparse.Namespace, now: datetime) -> QueryPlan:
         An empty window, a bad table, event data store, account or region (one line).
     """
     from flowforensics.cli import time_option
-    from flowforensics.collection.query import as_list, window
+    from flowforensics.collection.query import as_list, unfinished_window, window
     from flowforensics.collection.trail_sql import athena_query, lake_query
 
-    start, end = window(time_option(args.start, "--start"), time_option(args.end, "--end"), now)
     regions = [] if args.regions == "all" else as_list(args.regions)
     accounts = as_list(args.account)
-    if args.athena_table:
-        return athena_query(
-            args.athena_table, layout=args.athena_layout, start=start, end=end, accounts=accounts, regions=regions
-        )
-    return lake_query(args.event_data_store, start=start, end=end, accounts=accounts, regions=regions)
+
+    def build(start: datetime, end: datetime) -> QueryPlan:
+        if args.athena_table:
+            return athena_query(
+                args.athena_table, layout=args.athena_layout, start=start, end=end, accounts=accounts, regions=regions
+            )
+        return lake_query(args.event_data_store, start=start, end=end, accounts=accounts, regions=regions)
+
+    query = build(*window(time_option(args.start, "--start"), time_option(args.end, "--end"), now))
+    # As a collection resumes: the same command asks an unfinished query of the folder again.
+    unfinished = unfinished_window(args.out, query) if args.start is None and args.end is None else None
+    return query if unfinished is None else build(*unfinished)
 
 
 def describe(query: QueryPlan, layout: str | None) -> str:

@@ -22,21 +22,27 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
+from botocore.exceptions import ClientError
+
 from flowforensics.collection.query_records import to_record
-from flowforensics.collection.recorder import GAP_EXCEPTIONS, CollectionResult, Recorder
+from flowforensics.collection.recorder import GAP_EXCEPTIONS, CollectionResult, Recorder, gap_kind
 from flowforensics.collection.runner import DEFAULT_DEADLINE, CollectionInterrupted
 from flowforensics.collection.session import ClientFactory, make_session
 from flowforensics.collection.stopping import Stop, Stopped, run_bounded
 from flowforensics.collection.trail_sql import ATHENA_COLUMNS, LAKE_COLUMNS, Column, QueryPlan
-from flowforensics.errors import CollectionError
-from flowforensics.evidence.manifest import EvidenceWriter
+from flowforensics.errors import CollectionError, EvidenceError
+from flowforensics.evidence.manifest import MANIFEST_NAME, EvidenceWriter, read_manifest
 from flowforensics.evidence.values import iso
 
 DEFAULT_WINDOW = timedelta(days=7)
 # Polling: first wait, growth, longest wait (seconds), as AWS's SDK guides advise for Athena.
 POLL_FIRST, POLL_FACTOR, POLL_MAX = 0.5, 2.0, 20.0
+# Gap kinds of a results page, read on after an earlier run, that mean its results (or its token) are no
+# longer there (Athena's InvalidRequestException, CloudTrail Lake's QueryIdNotFoundException...): run again.
+REREAD = frozenset({"refused", "absent"})
 
 @dataclass(frozen=True)
 class Engine:
@@ -134,19 +140,75 @@ _ROWS: dict[str, Callable[[dict[str, Any], bool, list[str]], tuple[list[dict[str
 }
 
 
-def _pages(client: Any, parameters: dict[str, Any]) -> Iterator[dict[str, Any]]:
-    """The results pages one at a time, each requested when the one before has been handled."""
+def _pages(client: Any, parameters: dict[str, Any], token: str | None = None) -> Iterator[dict[str, Any]]:
+    """The results pages one at a time (from ``token``'s page on), each requested when the one before has been handled."""
     if client.can_paginate("get_query_results"):
-        yield from client.get_paginator("get_query_results").paginate(**parameters)
+        config = {"PaginationConfig": {"StartingToken": token}} if token else {}
+        yield from client.get_paginator("get_query_results").paginate(**parameters, **config)
         return
     # botocore has no paginator for CloudTrail Lake's GetQueryResults.
-    token = None
     while True:
         page = client.get_query_results(**parameters, **({"NextToken": token} if token else {}))
         yield page
         token = page.get("NextToken")
         if not token:
             return
+
+
+def resumable(manifest: Mapping[str, Any], plan: QueryPlan) -> tuple[dict[str, Any], dict[str, Any]] | None:
+    """The same query's results an earlier run into the folder left unread: its entry and the gap asking for them.
+
+    The same query is the manifest's last entry of this engine, source, statement and parameters; its
+    results are left unread when it succeeded, was not read to the end (``complete: false``) and a gap
+    of the results call has its id (and the ``NextToken`` of the first page not written, or none: from
+    the first). ``None`` otherwise.
+    """
+    engine = ENGINES[plan.engine]
+    same = [
+        entry
+        for entry in manifest.get("queries") or []
+        if isinstance(entry, dict)
+        and (entry.get("engine"), entry.get("source"), entry.get("sql"), entry.get("parameters"))
+        == (plan.engine, plan.source, plan.sql, plan.parameters)
+    ]
+    if not same or same[-1].get("complete") is not False or same[-1].get("state") != engine.succeeded:
+        return None
+    entry, operation = same[-1], f"{engine.service}:{engine.results}"
+    if not isinstance(entry.get("query_id"), str):
+        return None
+    for gap in manifest.get("gaps") or []:
+        asked = gap.get("parameters") if isinstance(gap, dict) else None
+        if (
+            isinstance(asked, dict)
+            and gap.get("operation") == operation
+            and asked.get(engine.id_key) == entry.get("query_id")
+            and set(asked) <= {engine.id_key, "NextToken"}
+            and isinstance(asked.get("NextToken", ""), str)
+        ):
+            return entry, gap
+    return None
+
+
+def unfinished_window(folder: str | os.PathLike[str], plan: QueryPlan) -> tuple[datetime, datetime] | None:
+    """The window of the same engine and source's last query in the folder when it was not read to the end.
+
+    ``collect`` reuses it when no ``--start`` or ``--end`` is given, so that the same command asks the
+    same query again (and :func:`resumable` finds it).
+    """
+    if not (Path(folder) / MANIFEST_NAME).is_file():
+        return None
+    try:
+        queries = read_manifest(folder).get("queries")
+    except EvidenceError:
+        return None
+    same = [q for q in queries or [] if isinstance(q, dict) and (q.get("engine"), q.get("source")) == (plan.engine, plan.source)]
+    recorded = same[-1].get("window") if same and same[-1].get("complete") is not True else None
+    try:
+        # As the entry records it (ISO 8601, UTC), nothing else: not a relative time like --start's.
+        start, end = (datetime.fromisoformat(recorded[key]) for key in ("start", "end"))  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return None
+    return (start, end) if start.tzinfo is not None and end.tzinfo is not None and start < end else None
 
 
 class QueryRun:
@@ -185,6 +247,7 @@ class QueryRun:
             "sql": plan.sql,
             "parameters": plan.parameters,
             "partitions": plan.partitions,
+            "window": {"start": iso(plan.window[0]), "end": iso(plan.window[1])} if plan.window else None,
             "query_id": None,
             "state": None,
             "bytes_scanned": None,
@@ -215,6 +278,36 @@ class QueryRun:
             self.query_id = self.entry["query_id"] = started[engine.id_key]
         if self._poll():
             self._fetch()
+
+    def read_on(self, earlier: dict[str, Any], gap: dict[str, Any]) -> bool:
+        """Read the results an earlier run left unread (:func:`resumable`), from the page its gap asks for.
+
+        The gap moves from the manifest's ``gaps`` to this query's entry (``resumed_from``): this run
+        reads what it asked for, and records anew what it cannot read.
+
+        Returns
+        -------
+        bool
+            ``False`` when the service refuses that page before any is written (the results, or the
+            token, are no longer there): the entry says so (``refused``) and the query is to be run again.
+        """
+        engine = self.engine
+        with self.rec.lock:
+            if gap in self.rec.writer.manifest["gaps"]:
+                self.rec.writer.manifest["gaps"].remove(gap)
+            self.query_id = self.entry["query_id"] = gap["parameters"][engine.id_key]
+            self.entry.update(state=earlier.get("state"), bytes_scanned=earlier.get("bytes_scanned"), resumed_from=gap)
+        refused = self._fetch(gap["parameters"].get("NextToken"), resumed=True)
+        if refused is None:
+            with self.rec.lock:
+                self.rec.result.resumed.append(
+                    f"query {self.query_id}: {self.entry['pages']} results page(s) read on after the earlier run's "
+                    f"{earlier.get('pages', 0)}"
+                )
+            return True
+        with self.rec.lock:
+            self.entry["refused"] = f"{refused[0]}: {refused[1]}"
+        return False
 
     def _poll(self) -> bool:
         """Poll until the query succeeds (``True``), fails or the run stops (a gap; ``False``)."""
@@ -254,34 +347,43 @@ class QueryRun:
         self._gap(reason.code, f"{reason.message} while the query was {state or 'starting'}, before any results "
                   f"page was read; {done}", reason.kind)  # fmt: skip
 
-    def _fetch(self) -> None:
+    def _fetch(self, token: str | None = None, *, resumed: bool = False) -> tuple[str, str] | None:
         """Write each results page as an evidence file as it arrives: memory is one page whatever the size.
 
         Whatever ends the reading early (a page that cannot be read, Ctrl-C, the deadline) is one gap
         whose parameters ask for the first page not written: the query id and that page's ``NextToken``.
         The pages before it stay written, and the query's entry says how many (``pages``, ``records``,
         ``complete``).
+
+        Parameters
+        ----------
+        token : str, optional
+            Read from this page on (the first page when ``None``).
+        resumed : bool
+            Reading on after an earlier run: a first page refused (:data:`REREAD`) is not a gap but
+            returned, as ``(error code, message)``, so that the query is run again.
         """
         engine = self.engine
         operation = self._op(engine.results)
         client = self.rec.factory.client(engine.service)
         region = self.rec.factory.region
         first: dict[str, Any] = {engine.id_key: self.query_id}
-        asked, names = first, []
+        asked, names = {**first, **({"NextToken": token} if token else {})}, []
         with self.rec.lock:
             self.entry.update(files=[], pages=0, complete=False)
         # The page asked for stays "waiting" until it is written, so that a run stopped at any moment
         # records the first page not written.
         call = self.rec.waiting(operation, asked, region)
         try:
-            for page in _pages(client, first):
-                rows, names = _ROWS[self.plan.engine](page, self.entry["pages"] == 0, names)
+            for page in _pages(client, first, token):
+                # Athena's header row heads the results' first page only.
+                rows, names = _ROWS[self.plan.engine](page, token is None and self.entry["pages"] == 0, names)
                 records = [to_record(row, engine.columns) for row in rows]
                 token = page.get("NextToken")
                 with self.rec.lock:
                     path = self.rec.save(operation, {"Records": records}, parameters=asked, region=region)
                     if path is None:
-                        return  # the run has ended: the manifest is written
+                        return None  # the run has ended: the manifest is written
                     self.entry["files"].append(path.relative_to(self.rec.writer.folder).as_posix())
                     self.entry["pages"] += 1
                     self.entry["records"] += len(records)
@@ -290,7 +392,7 @@ class QueryRun:
                     if not token:
                         self.rec.answered(call)
                         self.entry["complete"] = True
-                        return
+                        return None
                     self.rec.waiting(operation, asked, region, call=call)
                 if self.rec.stop.reason is not None:
                     raise Stopped(message=self.rec.stop.reason.message)
@@ -301,9 +403,13 @@ class QueryRun:
         except GAP_EXCEPTIONS as exc:
             with self.rec.lock:
                 self.rec.answered(call)
+                if resumed and not self.entry["pages"] and gap_kind(exc) in REREAD:
+                    error = exc.response.get("Error", {}) if isinstance(exc, ClientError) else {}
+                    return error.get("Code") or type(exc).__name__, error.get("Message") or str(exc)
                 self.rec.gap(operation, exc, parameters=asked, region=region)
         finally:
             self.rec.answered(call)
+        return None
 
     def _not_read(self, asked: dict[str, Any]) -> None:
         reason = self.rec.stop.reason
@@ -351,7 +457,9 @@ def collect_query(
     The query runs in a thread while the caller waits (:func:`.stopping.run_bounded`): Ctrl-C and the
     deadline stop it at once, whatever it is waiting for. Stopped while it runs, the query is stopped
     too; stopped while its results are read, the query is left as it is (its results stay readable)
-    and the gap asks for the first page not written.
+    and the gap asks for the first page not written. When the folder holds such a gap of the same
+    query (:func:`resumable`), its results are read on from there instead of running it again, unless
+    the service no longer has them.
 
     Parameters
     ----------
@@ -403,7 +511,9 @@ def collect_query(
             rec = Recorder(writer, factory)
             rec.result.regions.append(factory.region)
             made.append(rec)
-        QueryRun(rec, plan, start_parameters, sleep=sleep).run()
+            unread = resumable(writer.manifest, plan)
+        if unread is None or not QueryRun(rec, plan, start_parameters, sleep=sleep).read_on(*unread):
+            QueryRun(rec, plan, start_parameters, sleep=sleep).run()
 
     try:
         run_bounded(run, stop, deadline, monotonic=monotonic)

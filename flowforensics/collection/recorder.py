@@ -108,6 +108,9 @@ class CollectionResult:
         API calls per IAM action, e.g. ``{"cloudtrail:LookupEvents": 12}``.
     stopped : str or None
         Why the run stopped early (``"interrupted"``, ``"deadline"``, ``"credentials"``), else ``None``.
+    resumed : list of str
+        What was read on from where an earlier, unfinished run into the folder had stopped (a query's
+        results from the page its gap asked for).
     """
 
     folder: Path
@@ -124,6 +127,7 @@ class CollectionResult:
     skipped: list[str] = field(default_factory=list)
     calls: dict[str, int] = field(default_factory=dict)
     stopped: str | None = None
+    resumed: list[str] = field(default_factory=list)
 
     def summary(self) -> str:
         """One line for the terminal."""
@@ -133,7 +137,9 @@ class CollectionResult:
         )
 
     def resume_line(self) -> str | None:
-        """What an earlier, unfinished run into the folder left that was kept, or ``None``."""
+        """What an earlier, unfinished run into the folder left that was kept or read on from, or ``None``."""
+        if self.resumed:
+            return "resumed: " + "; ".join(self.resumed)
         if not (self.kept or self.replaced):
             return None
         line = f"resumed: kept {self.kept} files already collected (SHA-256 matches {MANIFEST_NAME}), not fetched again"

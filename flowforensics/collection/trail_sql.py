@@ -158,6 +158,8 @@ class QueryPlan:
         The table (``"db"."table"``) or the event data store.
     partitions : list of str
         What the statement reads, for a person (``--dry-run``).
+    window : tuple of datetime, optional
+        The window of ``eventTime`` selected: start, end.
     """
 
     engine: str
@@ -165,6 +167,7 @@ class QueryPlan:
     parameters: list[str] = field(default_factory=list)
     source: str = ""
     partitions: list[str] = field(default_factory=list)
+    window: tuple[datetime, datetime] | None = None
 
 
 def _column(name: str) -> exp.Column:
@@ -290,7 +293,9 @@ def athena_query(
         conditions.append(_column(region).isin(*(bound(r) for r in regions)))
     conditions.append(relevance_condition(source, name, error))
     statement = _select(ATHENA_COLUMNS, target, conditions, (time, event_id))
-    return QueryPlan("athena", statement.sql(DIALECT, pretty=True), parameters, target.sql(DIALECT), partitions)
+    return QueryPlan(
+        "athena", statement.sql(DIALECT, pretty=True), parameters, target.sql(DIALECT), partitions, (start, end)
+    )
 
 
 def event_data_store_id(value: str) -> str:
@@ -348,7 +353,7 @@ def lake_query(
     conditions.append(relevance_condition(source, name, error))
     statement = _select(LAKE_COLUMNS, target, conditions, (time, event_id))
     partitions = [f"event data store {store}: eventTime {start:{LAKE_TIME}} to {end:{LAKE_TIME}} (no partitions)"]
-    return QueryPlan("lake", statement.sql(DIALECT, pretty=True), [], store, partitions)
+    return QueryPlan("lake", statement.sql(DIALECT, pretty=True), [], store, partitions, (start, end))
 
 
 def _select(

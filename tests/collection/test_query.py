@@ -385,7 +385,14 @@ def lake_pages(query_id: str, pages: list[list[Any]]) -> tuple[Any, Any]:
 CLI_WINDOW = ["--region", REGION, "--start", "2024-02-05T10:30:00Z", "--end", "2024-03-10T07:45:30Z"]
 
 
-def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token(
+def stubbed_run(monkeypatch: pytest.MonkeyPatch, clients: dict[str, Any], **options: Any) -> None:
+    """The CLI's next ``collect_query`` uses these clients (and a clock standing still, unless given)."""
+    monkeypatch.setattr(query_module, "collect_query", functools.partial(
+        collect_query, clients={**clients, "sts": caller()}, session=boto3.Session(region_name=REGION), sleep=no_wait,
+        clock=lambda: COLLECTED_AT, **{"monotonic": Clock(), **options}))
+
+
+def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token_and_a_rerun_reads_on(
     archive: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str],
     ctrl_c: Callable[[], None],
 ) -> None:
@@ -395,18 +402,14 @@ def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the
     client, stub = lake_pages(query_id, [rows[:2], rows[2:4]])  # of three: each page has a NextToken
     stop = Stop()
     after_page(client, 2, until_stopped(stop, ctrl_c))  # Ctrl-C once page 2 has come, before page 3 is asked for
-    monkeypatch.setattr(query_module, "collect_query", functools.partial(
-        collect_query, clients={"cloudtrail": client, "sts": caller()}, session=boto3.Session(region_name=REGION),
-        sleep=no_wait, monotonic=Clock(), stop=stop, clock=lambda: COLLECTED_AT))
+    stubbed_run(monkeypatch, {"cloudtrail": client}, stop=stop)
     out = tmp_path / "ev"
 
     status = main(["collect", "--event-data-store", STORE, *CLI_WINDOW, "--out", str(out)])
 
     assert status == 130
     printed = capsys.readouterr()
-    assert printed.err.splitlines()[-1] == (
-        "flowforensics: interrupted; the gaps in manifest.json say what was not read, a query's unread results with "
-        "the NextToken to read them from (docs/collection.md); the same command again runs the query again")
+    assert printed.err.splitlines()[-1] == "flowforensics: interrupted; run the same command again to resume"
     assert printed.out.splitlines()[-1] == f'1 gaps (API calls that could not be read): listed under "gaps" in {out / "manifest.json"}'
     stub.assert_no_pending_responses()  # page 3 was not asked for; the finished query was not cancelled
     manifest = read_manifest(out)
@@ -423,9 +426,31 @@ def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the
     }]  # fmt: skip
     assert verify(out) == []  # every file as written, the manifest sealed
     assert len(flowforensics.load(out).events) == 4
+    (interrupted,) = manifest["gaps"]
+
+    # The same command again (its window now the unfinished query's) reads on from page 3: no new query.
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows[4:]},
+                      {"QueryId": query_id, "NextToken": "page-3"})
+    stubbed_run(monkeypatch, {"cloudtrail": client})
+
+    assert main(["collect", "--event-data-store", STORE, "--region", REGION, "--out", str(out)]) == 0
+
+    stub.assert_no_pending_responses()
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[1] == f"  resumed: query {query_id}: 1 results page(s) read on after the earlier run's 2"
+    assert lines[-1] == f"0 gaps: every API call of the run was answered ({out / 'manifest.json'})"
+    manifest = read_manifest(out)
+    assert manifest["gaps"] == []
+    first, resumed = manifest["queries"]
+    assert resumed["resumed_from"] == interrupted  # the gap it read on from stays on record
+    assert (resumed["query_id"], resumed["sql"], resumed["pages"], resumed["complete"]) == (query_id, first["sql"], 1, True)
+    assert resumed["files"] == ["cloudtrail/eu-west-1/get-query-results-3.json"]
+    assert verify(out) == []
+    pd.testing.assert_frame_equal(_events(out), _expected_events(kept_records(archive), tmp_path / "expected"))
 
 
-def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token(
+def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_with_the_next_token_and_a_rerun_reads_on(
     archive: dict[str, Any], tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     plan = athena_query(TABLE, layout="console", start=WINDOW[0], end=WINDOW[1])
@@ -443,9 +468,7 @@ def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_wi
         clock.now += 1801  # the 30 minutes of the default --deadline pass as page 1 comes
 
     after_page(client, 1, until_stopped(stop, jump))
-    monkeypatch.setattr(query_module, "collect_query", functools.partial(
-        collect_query, clients={"athena": client, "sts": caller()}, session=boto3.Session(region_name=REGION),
-        sleep=no_wait, monotonic=clock, stop=stop, clock=lambda: COLLECTED_AT))
+    stubbed_run(monkeypatch, {"athena": client}, monotonic=clock, stop=stop)
     out = tmp_path / "ev"
     argv = ["collect", "--athena-table", TABLE, "--athena-output", OUTPUT, *CLI_WINDOW, "--out", str(out)]
 
@@ -453,9 +476,7 @@ def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_wi
 
     assert status == 0
     lines = capsys.readouterr().out.splitlines()
-    assert lines[1] == ("  stopped: the --deadline passed; the gaps in manifest.json say what was not read, a query's "
-                        "unread results with the NextToken to read them from (docs/collection.md); the same command "
-                        "again runs the query again")
+    assert lines[1] == "  stopped: the --deadline passed; run the same command again to resume"
     stub.assert_no_pending_responses()
     manifest = read_manifest(out)
     (query,) = manifest["queries"]
@@ -469,6 +490,55 @@ def test_the_deadline_between_results_pages_keeps_the_pages_written_and_a_gap_wi
     }]  # fmt: skip
     assert verify(out) == []
     assert len(flowforensics.load(out).events) == 2
+    (deadline,) = manifest["gaps"]
+
+    # Again: Athena reads on from page 2 (the header row heads page 1 only).
+    client, stub = stubbed("athena", REGION)
+    page = {"ResultSet": {"Rows": rows[2:], "ResultSetMetadata": {"ColumnInfo": result["column_info"]}}}
+    stub.add_response("get_query_results", page, {"QueryExecutionId": query_id, "NextToken": "page-2"})
+    stubbed_run(monkeypatch, {"athena": client})
+
+    assert main(argv) == 0
+
+    stub.assert_no_pending_responses()
+    manifest = read_manifest(out)
+    assert manifest["gaps"] == []
+    assert manifest["queries"][1]["resumed_from"] == deadline
+    assert (manifest["queries"][1]["pages"], manifest["queries"][1]["records"]) == (1, len(rows) - 2)
+    assert len(flowforensics.load(out).events) == len(rows)
+
+
+def test_a_rerun_whose_next_token_is_refused_runs_the_query_again(archive: dict[str, Any], tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    rows = [lake_row(r) for r in kept_records(archive)]
+    query_id, again = "8f5d7c8b-9a0f-4ebc-82cb-fa09b8c7d6e5", "9a6e8d9c-0b1a-4fcd-93dc-0b1ac9d8e7f6"
+    client, _ = lake_pages(query_id, [rows[:2]])
+    client.meta.events.register("after-call.cloudtrail.GetQueryResults", lambda **_: stop.set("interrupted", "Interrupted", "test"))
+    stop = Stop()
+    options = {"session": boto3.Session(region_name=REGION), "sleep": no_wait, "monotonic": Clock(), "clock": lambda: COLLECTED_AT}
+    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()}, stop=stop, **options)
+    (unread,) = read_manifest(tmp_path / "ev")["gaps"]
+    assert unread["parameters"] == {"QueryId": query_id, "NextToken": "page-2"}
+
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_client_error("get_query_results", "QueryIdNotFoundException", "The query ID does not exist or does not "
+                          "map to a query.", 400, expected_params={"QueryId": query_id, "NextToken": "page-2"})
+    stub.add_response("start_query", {"QueryId": again}, {"QueryStatement": plan.sql})
+    stub.add_response("describe_query", {"QueryId": again, "QueryStatus": "FINISHED"})
+    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows}, {"QueryId": again})
+
+    result = collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()}, **options)
+
+    stub.assert_no_pending_responses()
+    assert result.resumed == [] and result.gaps == 0
+    manifest = read_manifest(tmp_path / "ev")
+    assert manifest["gaps"] == []
+    _, refused, rerun = manifest["queries"]
+    assert refused["resumed_from"] == unread
+    assert refused["refused"] == "QueryIdNotFoundException: The query ID does not exist or does not map to a query."
+    assert (refused["pages"], refused["complete"]) == (0, False)
+    assert (rerun["query_id"], rerun["pages"], rerun["complete"]) == (again, 1, True)
+    assert verify(tmp_path / "ev") == []
 
 
 def test_a_results_page_unanswered_when_the_run_stops_is_the_gap_with_its_token(
@@ -579,3 +649,20 @@ def test_a_cloudtrail_lake_query_past_its_deadline_is_cancelled(tmp_path: Path) 
         "cloudtrail:GetQueryResults", {"QueryId": query_id}, "DeadlineExceeded", "deadline")
     assert gap["error_message"] == ("the run's deadline of 30 min passed while the query was RUNNING, before any results "
                                     "page was read; the query was stopped")
+
+
+@pytest.mark.parametrize("gaps", [[1, "x", None, {"parameters": "y"}, {"operation": "cloudtrail:GetQueryResults", "parameters": {}}],
+                                  [{"operation": "cloudtrail:GetQueryResults", "parameters": {"QueryId": "q", "NextToken": 7}}],
+                                  [{"operation": "cloudtrail:GetQueryResults", "parameters": {"QueryId": "q", "MaxQueryResults": 5}}]])
+def test_an_edited_manifest_resumes_nothing(gaps: list[Any], tmp_path: Path) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    entry = {"engine": "lake", "source": plan.source, "sql": plan.sql, "parameters": [], "query_id": "q",
+             "state": "FINISHED", "complete": False, "window": {"start": "yesterday", "end": None}}
+    assert query_module.resumable({"queries": [None, 3, entry], "gaps": gaps}, plan) is None
+    assert query_module.resumable({"queries": [{**entry, "query_id": None}], "gaps": [{**gaps[-1], "parameters": {}}]}, plan) is None
+    for window in ({"start": "yesterday", "end": None}, {"start": "2024-02-05T10:30:00", "end": "2024-03-10T07:45:30"},
+                   {"start": "2024-03-10T07:45:30Z", "end": "2024-02-05T10:30:00Z"}, "2024", None):
+        writer = query_module.EvidenceWriter(tmp_path)
+        writer.manifest["queries"] = [{**entry, "window": window}]
+        writer.close()
+        assert query_module.unfinished_window(tmp_path, plan) is None  # not a window: the command's own is used
