@@ -50,6 +50,7 @@ class Engine:
 
     service: str
     start: str
+    statement: str  # the start call's parameter holding the SQL
     status: str
     results: str
     stop: str
@@ -66,6 +67,7 @@ ENGINES: dict[str, Engine] = {
     "athena": Engine(
         service="athena",
         start="StartQueryExecution",
+        statement="QueryString",
         status="GetQueryExecution",
         results="GetQueryResults",
         stop="StopQueryExecution",
@@ -80,6 +82,7 @@ ENGINES: dict[str, Engine] = {
     "lake": Engine(
         service="cloudtrail",
         start="StartQuery",
+        statement="QueryStatement",
         status="DescribeQuery",
         results="GetQueryResults",
         stop="CancelQuery",
@@ -155,6 +158,13 @@ def _pages(client: Any, parameters: dict[str, Any], token: str | None = None) ->
             return
 
 
+def _same(entry: Any, plan: QueryPlan) -> bool:
+    """Whether a manifest's query entry ran ``plan``'s statement (engine, source, SQL and bound values)."""
+    return isinstance(entry, dict) and (
+        entry.get("engine"), entry.get("source"), entry.get("sql"), entry.get("parameters")
+    ) == (plan.engine, plan.source, plan.sql, plan.parameters)
+
+
 def resumable(manifest: Mapping[str, Any], plan: QueryPlan) -> tuple[dict[str, Any], dict[str, Any]] | None:
     """The same query's results an earlier run into the folder left unread: its entry and the gap asking for them.
 
@@ -164,13 +174,7 @@ def resumable(manifest: Mapping[str, Any], plan: QueryPlan) -> tuple[dict[str, A
     the first). ``None`` otherwise.
     """
     engine = ENGINES[plan.engine]
-    same = [
-        entry
-        for entry in manifest.get("queries") or []
-        if isinstance(entry, dict)
-        and (entry.get("engine"), entry.get("source"), entry.get("sql"), entry.get("parameters"))
-        == (plan.engine, plan.source, plan.sql, plan.parameters)
-    ]
+    same = [entry for entry in manifest.get("queries") or [] if _same(entry, plan)]
     if not same or same[-1].get("complete") is not False or same[-1].get("state") != engine.succeeded:
         return None
     entry, operation = same[-1], f"{engine.service}:{engine.results}"
@@ -264,13 +268,10 @@ class QueryRun:
     def run(self) -> None:
         """Run the query to its end and write what it returned; failures and stops become gaps."""
         engine = self.engine
-        parameters = {**self.start_parameters}
-        if engine.service == "athena":
-            parameters["QueryString"] = self.plan.sql
-            if self.plan.parameters:
-                parameters["ExecutionParameters"] = self.plan.parameters
-        else:
-            parameters["QueryStatement"] = self.plan.sql
+        parameters = {**self.start_parameters, engine.statement: self.plan.sql}
+        if self.plan.parameters:  # Athena's bound values (CloudTrail Lake binds none)
+            parameters["ExecutionParameters"] = self.plan.parameters
+        self._supersede()
         started = self.rec.fetch(self._op(engine.start), parameters, save=False)
         if started is None:
             return
@@ -278,6 +279,34 @@ class QueryRun:
             self.query_id = self.entry["query_id"] = started[engine.id_key]
         if self._poll():
             self._fetch()
+
+    def _supersede(self) -> None:
+        """The gaps earlier runs left on this statement are this run's to read again: they move to its entry.
+
+        ``gaps`` then holds what this run cannot read; what the earlier runs could not read stays on
+        record, as the entry's ``superseded_gaps``.
+        """
+        engine = self.engine
+        with self.rec.lock:
+            manifest = self.rec.writer.manifest
+            ids = [q.get("query_id") for q in manifest.get("queries") or [] if q is not self.entry and _same(q, self.plan)]
+
+            def earlier(gap: Any) -> bool:
+                asked = gap.get("parameters") if isinstance(gap, dict) else None
+                return (
+                    isinstance(asked, dict)
+                    and str(gap.get("operation")).partition(":")[0] == engine.service
+                    and (
+                        asked.get(engine.id_key) in [i for i in ids if i is not None]
+                        or (asked.get(engine.statement), asked.get("ExecutionParameters", []))
+                        == (self.plan.sql, self.plan.parameters)
+                    )
+                )
+
+            superseded = [gap for gap in manifest["gaps"] if earlier(gap)]
+            if superseded:
+                manifest["gaps"][:] = [gap for gap in manifest["gaps"] if not earlier(gap)]
+                self.entry["superseded_gaps"] = superseded
 
     def read_on(self, earlier: dict[str, Any], gap: dict[str, Any]) -> bool:
         """Read the results an earlier run left unread (:func:`resumable`), from the page its gap asks for.

@@ -666,3 +666,36 @@ def test_an_edited_manifest_resumes_nothing(gaps: list[Any], tmp_path: Path) -> 
         writer.manifest["queries"] = [{**entry, "window": window}]
         writer.close()
         assert query_module.unfinished_window(tmp_path, plan) is None  # not a window: the command's own is used
+
+
+def test_a_query_stopped_before_its_results_runs_again_and_its_gap_leaves_the_gaps(
+    archive: dict[str, Any], tmp_path: Path
+) -> None:
+    plan = lake_query(STORE, start=WINDOW[0], end=WINDOW[1])
+    rows = [lake_row(r) for r in kept_records(archive)]
+    stopped, again = "0b7f9e0d-1c2b-4ade-a4ed-1c2bdae9f807", "1c8a0f1e-2d3c-4bef-b5fe-2d3cebfa0918"
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("start_query", {"QueryId": stopped})
+    stub.add_response("describe_query", {"QueryId": stopped, "QueryStatus": "RUNNING"})
+    stub.add_response("cancel_query", {"QueryId": stopped, "QueryStatus": "CANCELLED"}, {"QueryId": stopped})
+    stop = Stop()
+    options = {"session": boto3.Session(region_name=REGION), "monotonic": Clock(), "clock": lambda: COLLECTED_AT}
+    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()}, stop=stop,
+                  sleep=lambda _: stop.set("interrupted", "Interrupted", "interrupted by the user (Ctrl-C) after 1 s"), **options)
+    (earlier,) = read_manifest(tmp_path / "ev")["gaps"]
+    assert earlier["parameters"] == {"QueryId": stopped}  # no page was read: nothing to read on from
+
+    client, stub = stubbed("cloudtrail", REGION)
+    stub.add_response("start_query", {"QueryId": again}, {"QueryStatement": plan.sql})
+    stub.add_response("describe_query", {"QueryId": again, "QueryStatus": "FINISHED"})
+    stub.add_response("get_query_results", {"QueryStatus": "FINISHED", "QueryResultRows": rows}, {"QueryId": again})
+
+    collect_query(tmp_path / "ev", plan, {}, clients={"cloudtrail": client, "sts": caller()}, sleep=no_wait, **options)
+
+    stub.assert_no_pending_responses()
+    manifest = read_manifest(tmp_path / "ev")
+    assert manifest["gaps"] == []  # the rerun read what the stopped query could not: no CloudTrail gap is left
+    first, rerun = manifest["queries"]
+    assert (first["state"], rerun["query_id"], rerun["complete"]) == ("STOPPED", again, True)
+    assert rerun["superseded_gaps"] == [earlier]
+    assert verify(tmp_path / "ev") == []
