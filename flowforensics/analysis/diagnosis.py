@@ -266,7 +266,7 @@ def _recovery(outcome: Outcome, found: list[Signal], window: Any) -> Recovery | 
     resumed = ended if ended is not None and ended >= when else next(
         (s.time for s in found if s.ok and s.time is not None and s.time >= when), None
     )
-    return Recovery(event["event_id"], event["event_name"], iso(when.to_pydatetime()), event["actor"],
+    return Recovery(event["event_id"], event["event_name"], iso(when.to_pydatetime()), text(event["actor"]),
                     iso(resumed.to_pydatetime()) if resumed is not None else None,
                     (resumed - when).total_seconds() if resumed is not None else None)
 
@@ -521,7 +521,7 @@ def diagnose_flow_log(evidence: Any, row: dict[str, Any], *, start: Any = None, 
         root_cause=code,
         confidence=latent.confidence if latent is not None and code == latent.finding.code else _confidence(code, chosen, window, found, case),
         failure_started=failure_started,
-        trigger=EventRef(trigger["event_id"], trigger["event_name"], iso(trigger["event_time"].to_pydatetime()), trigger["actor"])
+        trigger=EventRef(trigger["event_id"], trigger["event_name"], iso(trigger["event_time"].to_pydatetime()), text(trigger["actor"]))
         if trigger
         else None,
         recovery=recovery,
