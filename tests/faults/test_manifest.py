@@ -206,3 +206,23 @@ def test_symlinks_are_treated_alike_by_load_and_verify(copy_of, tmp_path):
     assert not any("inside" in path for path, _kind in evidence.files)
     assert [str(p) for p in verify(folder)] == ["out: added"]
     assert os.path.islink(folder / "out")
+
+
+def test_a_lone_surrogate_in_the_manifest_is_sealed_and_checked(tmp_path, figures):
+    # JSON may hold "\ud800" alone (a parameter the collector was given, or an edit of the manifest); UTF-8
+    # cannot, and the seal, taken over the manifest's UTF-8, stopped every load and verify with a traceback.
+    writer = EvidenceWriter(tmp_path)
+    writer.write("iam:GetRole", {"Role": {"RoleName": "r\ud800"}}, parameters={"RoleName": "r\ud800"})
+    writer.close()
+    assert verify(tmp_path) == []
+    assert flowforensics.load(tmp_path).problems == []
+
+    def other_surrogate(manifest):
+        manifest["files"][0]["parameters"]["RoleName"] = "r\udfff"
+
+    edit_manifest(tmp_path, other_surrogate)
+    figures["faults injected"] += 1
+    assert [str(problem) for problem in verify(tmp_path)] == [
+        "manifest.json: changed (the manifest's content does not match its SHA-256 seal: it was edited after collection)"]
+    assert [problem.reason for problem in flowforensics.load(tmp_path).problems] == [
+        "the manifest's content does not match its SHA-256 seal: it was edited after collection"]
