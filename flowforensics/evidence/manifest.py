@@ -56,9 +56,14 @@ def seal_key(key_file: str | os.PathLike[str] | None = None) -> bytes | None:
 
 
 def canonical_content(manifest: dict[str, Any]) -> bytes:
-    """The manifest without its seal, as sorted compact JSON: what the seal covers."""
+    """The manifest without its seal, as sorted compact JSON: what the seal covers.
+
+    JSON may hold a lone surrogate (``"\\ud800"``), which UTF-8 cannot: it is hashed as its surrogate code
+    point's three bytes (every other text is plain UTF-8).
+    """
     content = {key: value for key, value in manifest.items() if key != "seal"}
-    return json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default).encode()
+    text = json.dumps(content, sort_keys=True, separators=(",", ":"), ensure_ascii=False, default=_json_default)
+    return text.encode("utf-8", "surrogatepass")
 
 
 def make_seal(manifest: dict[str, Any], key: bytes | None) -> dict[str, str]:
