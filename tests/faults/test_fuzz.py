@@ -1,5 +1,8 @@
 """Fuzzing with hypothesis: CloudTrail records, manifests and IAM policies of any shape.
 
+Their strings are any text, lone surrogates, control characters and very long text included
+(``tests/faults/strategies.py``); every other evidence kind is fuzzed in ``test_fuzz_evidence.py``.
+
 No exception escapes ``load``, ``diagnose``, ``verify`` or ``iam simulate`` (a bad request is one
 ``EvidenceError``); no record is lost without being counted; an explicit deny, written with any
 wildcards that cover the request, still wins in every layer. Examples are few and small so that the
@@ -21,6 +24,7 @@ from flowforensics.analysis.iam.simulate import simulate_text
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.manifest import EvidenceWriter, verify
 from tests.faults.conftest import digest_tree
+from tests.faults.strategies import JSON, SCALARS
 from tests.iam.test_properties import CASES, LAYERS, decide, with_statement
 
 ACCOUNT = "381492650217"
@@ -32,16 +36,6 @@ GROUP = "/vpc/flow-logs/prod"
 EXPLORE = int(os.environ.get("FLOWFORENSICS_FUZZ", "0"))
 FUZZ = settings(max_examples=EXPLORE or 10, derandomize=not EXPLORE, deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow])
-
-# Any JSON value, hostile numbers and strings included.
-SCALARS = st.one_of(
-    st.none(), st.booleans(), st.integers(min_value=-(2**70), max_value=2**70),
-    st.floats(allow_nan=True, allow_infinity=True), st.text(max_size=30),
-    st.sampled_from(["2263-01-01T00:00:00Z", "1e13", "lots", "thirty", "\x1b]0;pwned\x07", "[" * 50, "${aws:username}",
-                     "*a" * 12 + "b", "arn:aws:iam::381492650217:role/flow-logs-role", "AccessDenied"]),
-)
-JSON = st.recursive(SCALARS, lambda inner: st.one_of(st.lists(inner, max_size=4), st.dictionaries(st.text(max_size=12), inner, max_size=4)),
-                    max_leaves=12)
 
 EVENTS = [
     ("iam.amazonaws.com", "PutRolePolicy"), ("iam.amazonaws.com", "DeleteRolePolicy"), ("iam.amazonaws.com", "DeleteRole"),
