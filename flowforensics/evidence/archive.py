@@ -48,6 +48,7 @@ from flowforensics.evidence.manifest import MANIFEST_NAME
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem, read_document
 from flowforensics.evidence.records import CLOUDTRAIL_KINDS, FileRecords, Keep, gunzip, record_time
 from flowforensics.evidence.relevance import is_relevant
+from flowforensics.evidence.spool import TextSpool
 from flowforensics.evidence.values import parse_time
 
 ARCHIVE_KEY = re.compile(
@@ -170,6 +171,8 @@ class ArchiveRead:
     listed : list of dict
         Every listing made: ``prefix`` and ``depth`` (``one level`` or ``whole``); files are looked for
         only there (:mod:`.archive_listing`).
+    spool : TextSpool
+        Where the documents' kept records' text is held.
     """
 
     source: str
@@ -179,6 +182,7 @@ class ArchiveRead:
     problems: list[LoadProblem] = field(default_factory=list)
     outside_window: int = 0
     listed: list[dict[str, str]] = field(default_factory=list)
+    spool: TextSpool = field(default_factory=TextSpool, repr=False)
 
     @property
     def records(self) -> int:
@@ -351,6 +355,7 @@ def _take(result: ArchiveRead, item: _Object, outcome: Any, selection: Selection
     result.read.append({"key": item.key, "size": size, "sha256": digest, "records": records.read, "kept": len(kept)})
     if kept or records.duplicate_keys or records.notes:
         records.texts = kept
+        records.spool(result.spool)  # the kept text of every file read is not held on the heap
         result.documents.append(Document(item.key, records.kind, records))
 
 

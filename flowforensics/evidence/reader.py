@@ -24,8 +24,17 @@ from typing import Any
 
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.manifest import MANIFEST_NAME
-from flowforensics.evidence.records import CLOUDTRAIL_KINDS, Keep, Keys, fast_records, from_content, gunzip
+from flowforensics.evidence.records import (
+    CLOUDTRAIL_KINDS,
+    FileRecords,
+    Keep,
+    Keys,
+    fast_records,
+    from_content,
+    gunzip,
+)
 from flowforensics.evidence.shapes import recognise
+from flowforensics.evidence.spool import TextSpool
 
 _MIB = 1 << 20
 
@@ -301,6 +310,7 @@ def read_folder(
         raise EvidenceError(shown_path(root), "no such file or folder")
     documents: list[Document] = []
     problems: list[LoadProblem] = []
+    spool = TextSpool()
 
     def problem(where: str, reason: str) -> None:
         if strict:
@@ -337,6 +347,8 @@ def read_folder(
         if duplicates:
             named = ", ".join(sorted(set(duplicates))[:5])
             problem(shown, f"{len(duplicates)} duplicate JSON key(s) in one object ({named}): the last value of each was used")
+        if isinstance(content, FileRecords):
+            content.spool(spool)  # the records' text of the whole folder is not held on the heap
         if kind is not None:
             documents.append(Document(shown, kind, content, entry))
         else:

@@ -26,7 +26,7 @@ from __future__ import annotations
 import io
 import json
 import zlib
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -34,6 +34,7 @@ import msgspec
 from isal import igzip
 
 from flowforensics.evidence.shapes import CLOUDTRAIL_RECORD_KEYS
+from flowforensics.evidence.spool import SpooledTexts, TextSpool
 
 GZIP_MAGIC = b"\x1f\x8b"
 UTF8_BOM = b"\xef\xbb\xbf"
@@ -110,8 +111,10 @@ class FileRecords:
     ----------
     form : str
         ``log``, ``lookup``, ``array`` or ``lines`` (see :data:`KIND_OF_FORM`).
-    texts : list of bytes
+    texts : sequence of bytes
         Each kept record's JSON text (UTF-8), as in the file; for lookup-events, each ``CloudTrailEvent``.
+        A list as read; :class:`~flowforensics.evidence.spool.SpooledTexts` once moved to a spool
+        (:meth:`spool`).
     read : int
         Every record in the file, kept or not.
     duplicate_keys : list of str
@@ -122,7 +125,7 @@ class FileRecords:
     """
 
     form: str
-    texts: list[bytes] = field(default_factory=list)
+    texts: Sequence[bytes] = field(default_factory=list)
     read: int = 0
     duplicate_keys: list[str] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
@@ -131,6 +134,17 @@ class FileRecords:
     def kind(self) -> str:
         """The evidence kind of the file (``cloudtrail_log``, ``lookup_events``, ``cloudtrail_records``)."""
         return KIND_OF_FORM[self.form]
+
+    def spool(self, spool: TextSpool) -> None:
+        """Move the texts into ``spool``: the kept records of a whole load then hold no text on the heap."""
+        if not isinstance(self.texts, SpooledTexts):
+            self.texts = spool.extend(self.texts)
+
+    def record(self, index: int) -> CloudTrailRecord:
+        """Text ``index`` as a :class:`CloudTrailRecord`, which shares its storage (spooled or not)."""
+        if isinstance(self.texts, SpooledTexts):
+            return CloudTrailRecord.spooled(self.texts.spool, *self.texts.span(index))
+        return CloudTrailRecord(self.texts[index])
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
@@ -400,14 +414,29 @@ class CloudTrailRecord(Mapping[str, Any]):
 
     A read-only mapping: ``record["eventName"]``, ``.get``, ``in``, iteration and ``==`` with a dict
     behave as for the parsed record, which is parsed on each read; nothing else is kept, so that a frame
-    of many events holds short byte strings, not trees of dicts. ``.text`` is the record's JSON text as
-    read (UTF-8), ``.to_dict()`` a new parsed copy.
+    of many events holds no trees of dicts. ``.text`` is the record's JSON text as read (UTF-8), held
+    in memory or, for the records of a load, in its :class:`~flowforensics.evidence.spool.TextSpool`;
+    ``.to_dict()`` is a new parsed copy. A copy or pickle holds the text itself.
     """
 
-    __slots__ = ("text",)
+    __slots__ = ("_held", "_start", "_end")
 
     def __init__(self, text: bytes) -> None:
-        self.text = text
+        self._held: bytes | TextSpool = text
+        self._start, self._end = 0, len(text)
+
+    @classmethod
+    def spooled(cls, spool: TextSpool, start: int, end: int) -> CloudTrailRecord:
+        """The record whose text is bytes ``start:end`` of ``spool``."""
+        record = cls.__new__(cls)
+        record._held, record._start, record._end = spool, start, end
+        return record
+
+    @property
+    def text(self) -> bytes:
+        """The record's JSON text as read (UTF-8)."""
+        held = self._held
+        return held if isinstance(held, bytes) else held.read(self._start, self._end)
 
     def to_dict(self) -> dict[str, Any]:
         """The parsed record, a new ``dict`` each time."""
@@ -447,7 +476,8 @@ class CloudTrailRecord(Mapping[str, Any]):
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, CloudTrailRecord):
-            return self.text == other.text or self.to_dict() == other.to_dict()
+            mine, theirs = self.text, other.text
+            return mine == theirs or parse_record(mine)[0] == parse_record(theirs)[0]
         return isinstance(other, Mapping) and self.to_dict() == dict(other)
 
     __hash__ = None  # type: ignore[assignment]  # unhashable, like the dict it stands for

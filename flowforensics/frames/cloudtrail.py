@@ -6,12 +6,12 @@ import hashlib
 import json
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
 from typing import Any
 
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
-from flowforensics.evidence.records import CLOUDTRAIL_KINDS, CloudTrailRecord, parse_record
+from flowforensics.evidence.records import CLOUDTRAIL_KINDS, CloudTrailRecord, FileRecords, parse_record
 from flowforensics.evidence.shapes import is_cloudtrail_record
+from flowforensics.evidence.spool import TextSpool
 from flowforensics.evidence.values import frame_time, scalar_text
 from flowforensics.frames.schema import SCHEMAS, frame_of_columns
 
@@ -31,9 +31,9 @@ class EventCounters:
     notes: list[LoadProblem] = field(default_factory=list)
 
 
-def _records(document: Document, counters: EventCounters, duplicates: list[str]) -> Iterator[tuple[bytes, dict[str, Any]]]:
-    """Each CloudTrail record of a document: its JSON text as read and its parsed form (for the row only)."""
-    for text in document.content.texts:
+def _records(content: FileRecords, counters: EventCounters, duplicates: list[str]) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
+    """Each CloudTrail record of a file: its index, its JSON text as read and its parsed form (for the row only)."""
+    for index, text in enumerate(content.texts):
         try:
             record, given_twice = parse_record(text)
         except (ValueError, RecursionError):
@@ -42,10 +42,7 @@ def _records(document: Document, counters: EventCounters, duplicates: list[str])
             counters.unreadable += 1
             continue
         duplicates.extend(given_twice)
-        yield text, record
-
-
-_NO_TIME = datetime(1970, 1, 1, tzinfo=UTC)  # a stand-in for sorting records without a time, which sort last
+        yield index, text, record
 
 
 def _canonical(record: dict[str, Any]) -> str:
@@ -129,7 +126,7 @@ def _wrong_types(record: dict[str, Any], row: dict[str, Any]) -> bool:
     return any(record.get(key) is not None and row[column] is None for column, key in _TYPED_FIELDS)
 
 
-def _row(record: dict[str, Any], text: bytes, event_id: str, source_file: str) -> dict[str, Any]:
+def _row(record: dict[str, Any], kept: CloudTrailRecord, event_id: str, source_file: str) -> dict[str, Any]:
     identity = record.get("userIdentity")
     actor, actor_type, issuer = actor_of(identity)
     read_only = record.get("readOnly")
@@ -149,7 +146,7 @@ def _row(record: dict[str, Any], text: bytes, event_id: str, source_file: str) -
         "read_only": read_only if isinstance(read_only, bool) else None,
         **{column: _object_field(record.get(key)) for column, key in _OBJECT_FIELDS.items()},
         "resources": record.get("resources"),
-        "record": CloudTrailRecord(text),
+        "record": kept,
         "source_file": source_file,
     }
 
@@ -162,6 +159,9 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
     taken (test data reuses ids) is kept too, under ``ID#2``, ``ID#3``...: no record is lost, none
     counted twice. A record without ``eventID`` gets one derived from its content.
 
+    The records' texts are moved to a :class:`~flowforensics.evidence.spool.TextSpool` (their
+    documents' own, when their reader spooled them), which the ``record`` column reads from.
+
     Returns
     -------
     events : pandas.DataFrame
@@ -170,22 +170,23 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         What was merged or set aside, with one note per file where records lacked a time or an id.
     """
     counters = EventCounters()
-    # eventID -> what was kept under it: the record's text, replaced by its canonical form once another
-    # record claims the id (the canonical form is computed only then, or for a record without an id).
-    seen: dict[str, list[bytes | str]] = {}
-    # A list of values per column, not a dict per row: the frame of an archive's kept events is built
-    # without holding a mapping for each.
-    columns: dict[str, list[Any]] = {column: [] for column in SCHEMAS["events"]}
+    spool = TextSpool()
+    # eventID -> what was kept under it: the record, replaced by the canonical forms once another record
+    # claims the id (the canonical form is computed only then, or for a record without an id).
+    seen: dict[str, CloudTrailRecord | list[str]] = {}
+    rows = _Rows()
     for document in documents:
         if document.kind not in CLOUDTRAIL_KINDS:
             continue
+        content: FileRecords = document.content
+        content.spool(spool)
         without_time = without_id = collisions = kept_here = wrong_types = unnamed = 0
         wrong_names: set[str] = set()
         before = counters.unreadable
         malformed = oversized = 0
-        duplicate_keys = list(document.content.duplicate_keys)
-        counters.notes.extend(LoadProblem(document.path, note) for note in document.content.notes)
-        for text, record in _records(document, counters, duplicate_keys):
+        duplicate_keys = list(content.duplicate_keys)
+        counters.notes.extend(LoadProblem(document.path, note) for note in content.notes)
+        for index, text, record in _records(content, counters, duplicate_keys):
             counters.read += 1
             canonical = None
             try:
@@ -205,25 +206,27 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
                     canonical = canonical or _canonical(record)
                     event_id = "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
                     without_id += 1
-                kept = seen.get(event_id, [])
-                if kept:
+                taken = seen.get(event_id)
+                if taken is not None:
                     canonical = canonical or _canonical(record)
-                    kept[:] = [_canonical(parse_record(entry)[0]) if isinstance(entry, bytes) else entry for entry in kept]
+                    if isinstance(taken, CloudTrailRecord):
+                        seen[event_id] = taken = [_canonical(parse_record(taken.text)[0])]
             except (ValueError, TypeError, RecursionError):
                 malformed += 1
                 continue
-            if canonical in kept:
+            if taken is not None and canonical in taken:
                 counters.duplicates += 1
                 continue
-            unique_id = event_id if not kept else f"{event_id}#{len(kept) + 1}"
+            unique_id = event_id if taken is None else f"{event_id}#{len(taken) + 1}"
             try:
-                row = _row(record, text, unique_id, document.path)
+                row = _row(record, content.record(index), unique_id, document.path)
             except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
                 malformed += 1
                 continue
-            kept.append(canonical if kept else text)
-            seen[event_id] = kept
-            if len(kept) > 1:
+            if taken is None:
+                seen[event_id] = row["record"]
+            else:
+                taken.append(canonical)
                 collisions += 1
             kept_here += 1
             if row["event_time"] is None:
@@ -232,8 +235,7 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             names = _names_not_text(row)
             unnamed += bool(names)
             wrong_names.update(names)
-            for column, values in columns.items():
-                values.append(row[column])
+            rows.add(row)
         unreadable = counters.unreadable - before
         for count, what in (
             (without_time, "have no usable eventTime, missing or unreadable (kept, with no time)"),
@@ -261,10 +263,47 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         counters.without_time += without_time
         counters.without_id += without_id
         counters.id_collisions += collisions
-    # Sorted before the frame is built (by time, records without a time last, then id), not after: a
-    # sorted copy of the frame would double its peak memory.
-    times, ids = columns["event_time"], columns["event_id"]
-    order = sorted(range(len(ids)), key=lambda i: (times[i] is None, times[i] or _NO_TIME, ids[i]))
-    for values in columns.values():
-        values[:] = [values[i] for i in order]
-    return frame_of_columns("events", columns), counters
+    return rows.frame(), counters
+
+
+class _Rows:
+    """The events' rows, gathered as a list of values per column and made into frames a batch at a time:
+    the Python objects of only one batch are held beside the frame's own columns."""
+
+    BATCH = 8192
+
+    def __init__(self) -> None:
+        self.columns: dict[str, list[Any]] = {column: [] for column in SCHEMAS["events"]}
+        self.batches: list[Any] = []
+
+    def add(self, row: dict[str, Any]) -> None:
+        for column, values in self.columns.items():
+            values.append(row[column])
+        if len(self.columns["event_id"]) >= self.BATCH:
+            self._flush()
+
+    def _flush(self) -> None:
+        self.batches.append(frame_of_columns("events", self.columns))
+        for values in self.columns.values():
+            values.clear()
+
+    def frame(self) -> Any:
+        """The frame, sorted by time (records without a time last), then id."""
+        import pandas as pd
+
+        if self.columns["event_id"] or not self.batches:
+            self._flush()
+        batches, self.batches = self.batches, []
+        keys = pd.DataFrame({
+            "no_time": pd.concat([batch["event_time"].isna() for batch in batches], ignore_index=True),
+            "time": pd.concat([batch["event_time"] for batch in batches], ignore_index=True),
+            "id": pd.concat([batch["event_id"] for batch in batches], ignore_index=True),
+        })
+        order = keys.sort_values(["no_time", "time", "id"], kind="stable").index.to_numpy()
+        del keys
+        # One column at a time, each batch giving its column up: a sorted copy of the whole frame is never held.
+        columns = {}
+        for column in SCHEMAS["events"]:
+            values = pd.concat([batch.pop(column) for batch in batches], ignore_index=True)
+            columns[column] = values.take(order).reset_index(drop=True)
+        return pd.DataFrame(columns, copy=False)
