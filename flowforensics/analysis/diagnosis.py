@@ -10,7 +10,7 @@ triggered it, the event that ended it and the measured lag to resumed delivery.
 from __future__ import annotations
 
 import shlex
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import replace
 from typing import Any
 
@@ -330,7 +330,7 @@ def _detach_the_trigger(current: Any, target: Target, outcome: Outcome, case: Ca
         return None, ""
     events = case.history.events
     request = events.loc[events["event_id"] == trigger["event_id"], "request"]
-    arn = request.iloc[0].get("policyArn") if len(request) and isinstance(request.iloc[0], dict) else None
+    arn = request.iloc[0].get("policyArn") if len(request) and isinstance(request.iloc[0], Mapping) else None
     if arn is None or unknown != [arn] or arn not in current.role.attached_policy_arns:
         return None, ""
     detach = f"aws iam detach-role-policy --role-name {shlex.quote(current.role_name)} --policy-arn {shlex.quote(arn)}"

@@ -11,7 +11,7 @@ every state says what it does not know (:meth:`RoleSnapshot.holes`) instead of g
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -58,7 +58,7 @@ UNREAD_EFFECTS: dict[str, Callable[[RoleState, Gap], None]] = {
 
 
 def _key(request: Any, name: str) -> str | None:
-    return text(request.get(name)) if isinstance(request, dict) else None
+    return text(request.get(name)) if isinstance(request, Mapping) else None
 
 
 @dataclass
@@ -231,7 +231,7 @@ def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = fro
     arns = set(policy_arns)
     for column in ("policyArn", "permissionsBoundary"):
         arns |= {arn for arn in _request_column(changes[of_role], column) if arn}
-    created = changes["response"].map(lambda r: ((r.get("policy") or {}).get("arn")) if isinstance(r, dict) else None)
+    created = changes["response"].map(lambda r: ((r.get("policy") or {}).get("arn")) if isinstance(r, Mapping) else None)
     of_policies = iam & (_request_column(changes, "policyArn").isin(arns) | created.isin(arns))
     scps = changes["event_source"] == "organizations.amazonaws.com"
     return changes[of_role | of_policies | scps]

@@ -28,6 +28,7 @@ from flowforensics.analysis.stated import (
     stated_denial,
 )
 from flowforensics.analysis.verdicts import Verdicts
+from flowforensics.evidence.records import parsed
 from flowforensics.evidence.values import to_second
 
 GLOBAL_REGION = "us-east-1"  # IAM and Organizations log their events here
@@ -169,7 +170,7 @@ class Outcome:
 
 def with_request(events: Any, predicate: Callable[[dict[str, Any]], bool]) -> Any:
     """The events whose parsed ``requestParameters`` satisfy ``predicate``."""
-    keep = [isinstance(request, dict) and bool(predicate(request)) for request in events["request"]]
+    keep = [(request := parsed(value)) is not None and bool(predicate(request)) for value in events["request"]]
     return events.loc[events.index[keep]] if len(events) else events
 
 

@@ -13,12 +13,13 @@ and closes at the first success signal after it.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from flowforensics.analysis.cache import per_evidence
+from flowforensics.evidence.records import parsed
 from flowforensics.frames.schema import frame
 
 SERVICE = "vpc-flow-logs.amazonaws.com"
@@ -160,7 +161,7 @@ def destination(event: Any) -> Destination:
     -------
     Destination
     """
-    request = event.request if isinstance(event.request, dict) else {}
+    request = parsed(event.request) or {}
     group, stream = request.get("logGroupName"), request.get("logStreamName")
     arns = [item.get("ARN") for item in event.resources or [] if isinstance(item, dict)] if isinstance(
         event.resources, list
@@ -233,7 +234,7 @@ def _assume_role(evidence: Any, subject: Subject) -> Iterator[Signal]:
             continue  # STS records the service's calls in the flow log's region
         if not subject.existed_at(event.event_time):
             continue  # the service assumed the role for another flow log
-        if isinstance(event.request, dict) and event.request.get("roleArn") == subject.role_arn:
+        if isinstance(event.request, Mapping) and event.request.get("roleArn") == subject.role_arn:
             yield Signal(event.event_time, "assume-role-denied", False, event.event_id,
                          f"{SERVICE} could not assume the role: {event.error_code}")
 

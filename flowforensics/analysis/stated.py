@@ -18,6 +18,7 @@ from typing import Any
 
 from flowforensics.analysis.iam import parse_access_denied
 from flowforensics.analysis.observed import SERVICE
+from flowforensics.evidence.records import parsed
 
 TRUST_CODES = ("trust-missing-service", "trust-condition-mismatch")
 REFUSALS = ("access-denied", "assume-role-denied")  # the failure signals that are refused calls
@@ -138,7 +139,7 @@ def event_layer(event: Any, history: Any) -> str | None:
     layer = EVENT_SOURCE_LAYERS.get(event["event_source"]) or ROLE_LAYER_EVENTS.get(event["event_name"])
     if layer is not None or event["event_name"] not in POLICY_EVENTS:
         return layer
-    request = event["request"] if isinstance(event["request"], dict) else {}
+    request = parsed(event["request"]) or {}
     boundary = history.at(event["event_time"]).role.permissions_boundary_arn
     return "boundary" if request.get("policyArn") == boundary else "identity"
 

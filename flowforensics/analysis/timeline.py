@@ -16,6 +16,7 @@ from typing import Any
 from flowforensics.analysis.history import RoleSnapshot, role_history
 from flowforensics.analysis.hypotheses import key_changes, with_request
 from flowforensics.analysis.observed import corroborated, failure_windows, signals, subject_of
+from flowforensics.evidence.records import parsed
 from flowforensics.frames.iam_changes import UNKNOWN
 from flowforensics.frames.schema import frame
 
@@ -118,7 +119,7 @@ def _iam_rows(evidence: Any, flow_log_id: str, role_arn: str | None) -> Iterator
 def _event_row(event: Any, lane: str, flow_log_id: str, summary: str) -> dict[str, Any]:
     return {
         "time": event.event_time, "lane": lane, "kind": event.event_name, "summary": summary, "actor": event.actor,
-        "event_id": event.event_id, "flow_log_id": flow_log_id, "detail": {"request": event.request}, "source": event.source_file,
+        "event_id": event.event_id, "flow_log_id": flow_log_id, "detail": {"request": parsed(event.request)}, "source": event.source_file,
     }
 
 

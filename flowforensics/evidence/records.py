@@ -135,16 +135,11 @@ class FileRecords:
         """The evidence kind of the file (``cloudtrail_log``, ``lookup_events``, ``cloudtrail_records``)."""
         return KIND_OF_FORM[self.form]
 
-    def spool(self, spool: TextSpool) -> None:
-        """Move the texts into ``spool``: the kept records of a whole load then hold no text on the heap."""
+    def spool(self, spool: TextSpool) -> SpooledTexts:
+        """Move the texts into ``spool`` (once): the kept records of a whole load then hold no text on the heap."""
         if not isinstance(self.texts, SpooledTexts):
             self.texts = spool.extend(self.texts)
-
-    def record(self, index: int) -> CloudTrailRecord:
-        """Text ``index`` as a :class:`CloudTrailRecord`, which shares its storage (spooled or not)."""
-        if isinstance(self.texts, SpooledTexts):
-            return CloudTrailRecord.spooled(self.texts.spool, *self.texts.span(index))
-        return CloudTrailRecord(self.texts[index])
+        return self.texts
 
 
 def gunzip(data: bytes, limit: int) -> bytes:
@@ -200,14 +195,46 @@ def parse_record(text: bytes) -> tuple[Any, list[str]]:
     RecursionError
         When it nests too deeply.
     """
+    value, duplicates, _exact = parse_exact(text)
+    return value, duplicates
+
+
+def parse_exact(text: bytes) -> tuple[Any, list[str], bool]:
+    """As :func:`parse_record`, and whether ``text`` is exactly what msgspec writes of the value: then
+    each part of the value is written in ``text`` as msgspec writes it (see :func:`part_of`)."""
     try:
         value = _ANY.decode(text)
         if _ENCODER.encode(value) == text:
-            return value, []
+            return value, [], True
     except (*_MSGSPEC_ERRORS, UnicodeEncodeError, OverflowError):
         pass
     keys = Keys()
-    return json.loads(text, object_pairs_hook=keys), keys.duplicates
+    return json.loads(text, object_pairs_hook=keys), keys.duplicates, False
+
+
+def part_of(value: dict[str, Any], texts: SpooledTexts, index: int, text: bytes | None) -> JsonObject:
+    """``value``, an object of spooled text ``index``'s parsed value, as a :class:`JsonObject` held
+    without a copy where it can be.
+
+    Parameters
+    ----------
+    value : dict
+        The object (e.g. a record's ``requestParameters``).
+    texts, index : SpooledTexts, int
+        The spooled text it was parsed from.
+    text : bytes or None
+        That text, when it is exact (:func:`parse_exact`) and ``value`` is a part of its value as
+        parsed: then the bytes msgspec writes of ``value`` are in it, and any place holding those bytes
+        holds the same value. ``None`` for a value made or changed after parsing: its own JSON is
+        appended to the spool.
+    """
+    if text is not None:
+        written = _ENCODER.encode(value)
+        at = text.find(written)
+        if at >= 0:
+            start = texts.span(index)[0] + at
+            return JsonObject.spooled(texts.spool, start, start + len(written))
+    return JsonObject.spooled(texts.spool, *texts.spool.append(_compact(value)))
 
 
 def record_time(text: bytes) -> Any:
@@ -409,14 +436,15 @@ def from_content(kind: str, content: Any, keep: Keep | None = None) -> FileRecor
     return found
 
 
-class CloudTrailRecord(Mapping[str, Any]):
-    """One CloudTrail record, held as its JSON text and parsed when read (the ``record`` column's values).
+class JsonObject(Mapping[str, Any]):
+    """A JSON object held as its text and parsed when read: the values of the ``events`` frame's
+    ``record``, ``request`` and ``response`` columns.
 
-    A read-only mapping: ``record["eventName"]``, ``.get``, ``in``, iteration and ``==`` with a dict
-    behave as for the parsed record, which is parsed on each read; nothing else is kept, so that a frame
-    of many events holds no trees of dicts. ``.text`` is the record's JSON text as read (UTF-8), held
-    in memory or, for the records of a load, in its :class:`~flowforensics.evidence.spool.TextSpool`;
-    ``.to_dict()`` is a new parsed copy. A copy or pickle holds the text itself.
+    A read-only mapping: ``value["key"]``, ``.get``, ``in``, iteration and ``==`` with a dict behave as
+    for the parsed object, which is parsed on each read; nothing else is kept, so that a frame of many
+    events holds no trees of dicts. ``.text`` is the JSON text (UTF-8), held in memory or, for the
+    events of a load, in its :class:`~flowforensics.evidence.spool.TextSpool`; ``.to_dict()`` is a new
+    parsed copy (what ``json.dumps`` needs). A copy or pickle holds the text itself.
     """
 
     __slots__ = ("_held", "_start", "_end")
@@ -426,24 +454,24 @@ class CloudTrailRecord(Mapping[str, Any]):
         self._start, self._end = 0, len(text)
 
     @classmethod
-    def spooled(cls, spool: TextSpool, start: int, end: int) -> CloudTrailRecord:
-        """The record whose text is bytes ``start:end`` of ``spool``."""
-        record = cls.__new__(cls)
-        record._held, record._start, record._end = spool, start, end
-        return record
+    def spooled(cls, spool: TextSpool, start: int, end: int) -> Any:
+        """The object whose text is bytes ``start:end`` of ``spool``."""
+        held = cls.__new__(cls)
+        held._held, held._start, held._end = spool, start, end
+        return held
 
     @property
     def text(self) -> bytes:
-        """The record's JSON text as read (UTF-8)."""
+        """The JSON text (UTF-8)."""
         held = self._held
         return held if isinstance(held, bytes) else held.read(self._start, self._end)
 
     def to_dict(self) -> dict[str, Any]:
-        """The parsed record, a new ``dict`` each time."""
+        """The parsed object, a new ``dict`` each time."""
         return parse_record(self.text)[0]  # type: ignore[no-any-return]
 
     def toDict(self) -> dict[str, Any]:  # noqa: N802  (the name pandas' to_json looks for)
-        """The parsed record, for ``DataFrame.to_json``."""
+        """The parsed object, for ``DataFrame.to_json``."""
         return self.to_dict()
 
     def __getitem__(self, key: str) -> Any:
@@ -459,23 +487,23 @@ class CloudTrailRecord(Mapping[str, Any]):
         return key in self.to_dict()
 
     def get(self, key: str, default: Any = None) -> Any:
-        """``record.get(key, default)``, as for a dict."""
+        """``value.get(key, default)``, as for a dict."""
         return self.to_dict().get(key, default)
 
     def keys(self) -> Any:
-        """The record's keys, as for a dict."""
+        """The keys, as for a dict."""
         return self.to_dict().keys()
 
     def items(self) -> Any:
-        """The record's items, as for a dict."""
+        """The items, as for a dict."""
         return self.to_dict().items()
 
     def values(self) -> Any:
-        """The record's values, as for a dict."""
+        """The values, as for a dict."""
         return self.to_dict().values()
 
     def __eq__(self, other: object) -> bool:
-        if isinstance(other, CloudTrailRecord):
+        if isinstance(other, JsonObject):
             mine, theirs = self.text, other.text
             return mine == theirs or parse_record(mine)[0] == parse_record(theirs)[0]
         return isinstance(other, Mapping) and self.to_dict() == dict(other)
@@ -486,4 +514,18 @@ class CloudTrailRecord(Mapping[str, Any]):
         return repr(self.to_dict())
 
     def __reduce__(self) -> tuple[Any, ...]:
-        return CloudTrailRecord, (self.text,)
+        return type(self), (self.text,)
+
+
+def parsed(value: Any) -> dict[str, Any] | None:
+    """The dict a value of a JSON object column stands for: a dict as it is, a :class:`JsonObject`
+    parsed (once: for code that reads several of its keys), anything else ``None``."""
+    if isinstance(value, JsonObject):
+        return value.to_dict()
+    return value if isinstance(value, dict) else None
+
+
+class CloudTrailRecord(JsonObject):
+    """One CloudTrail record as read (the ``record`` column's values): a :class:`JsonObject`."""
+
+    __slots__ = ()

@@ -39,23 +39,32 @@ class TextSpool:
 
     def extend(self, texts: Iterable[bytes]) -> SpooledTexts:
         """Append ``texts``, one after another; they are read back through the result."""
-        bounds = array("q", [self._size])
         with self._lock:
+            bounds = array("q", [self._size])
             for text in texts:
-                if self._file is None:
-                    self._buffer += text
-                    if len(self._buffer) > self._in_memory:
-                        self._file = tempfile.TemporaryFile(prefix="flowforensics-records-")
-                        self._file.write(self._buffer)
-                        self._buffer = bytearray()
-                else:
-                    if self._reading:  # a read moved the position; a seek would flush every write
-                        self._file.seek(0, 2)
-                        self._reading = False
-                    self._file.write(text)
-                self._size += len(text)
-                bounds.append(self._size)
+                bounds.append(self._write(text))
         return SpooledTexts(self, bounds)
+
+    def append(self, text: bytes) -> tuple[int, int]:
+        """Append one text; where it lies: (start, end)."""
+        with self._lock:
+            start = self._size
+            return start, self._write(text)
+
+    def _write(self, text: bytes) -> int:
+        if self._file is None:
+            self._buffer += text
+            if len(self._buffer) > self._in_memory:
+                self._file = tempfile.TemporaryFile(prefix="flowforensics-records-")
+                self._file.write(self._buffer)
+                self._buffer = bytearray()
+        else:
+            if self._reading:  # a read moved the position; a seek would flush every write
+                self._file.seek(0, 2)
+                self._reading = False
+            self._file.write(text)
+        self._size += len(text)
+        return self._size
 
     def read(self, start: int, end: int) -> bytes:
         """The bytes from ``start`` to ``end``."""

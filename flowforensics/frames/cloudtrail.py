@@ -9,9 +9,16 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from flowforensics.evidence.reader import LIMITS, Document, LoadProblem
-from flowforensics.evidence.records import CLOUDTRAIL_KINDS, CloudTrailRecord, FileRecords, parse_record
+from flowforensics.evidence.records import (
+    CLOUDTRAIL_KINDS,
+    CloudTrailRecord,
+    FileRecords,
+    parse_exact,
+    parse_record,
+    part_of,
+)
 from flowforensics.evidence.shapes import is_cloudtrail_record
-from flowforensics.evidence.spool import TextSpool
+from flowforensics.evidence.spool import SpooledTexts, TextSpool
 from flowforensics.evidence.values import frame_time, scalar_text
 from flowforensics.frames.schema import SCHEMAS, frame_of_columns
 
@@ -31,18 +38,19 @@ class EventCounters:
     notes: list[LoadProblem] = field(default_factory=list)
 
 
-def _records(content: FileRecords, counters: EventCounters, duplicates: list[str]) -> Iterator[tuple[int, bytes, dict[str, Any]]]:
-    """Each CloudTrail record of a file: its index, its JSON text as read and its parsed form (for the row only)."""
-    for index, text in enumerate(content.texts):
+def _records(texts: SpooledTexts, counters: EventCounters, duplicates: list[str]) -> Iterator[tuple[int, bytes, dict[str, Any], bool]]:
+    """Each CloudTrail record of a file: its index, its JSON text as read, its parsed form (for the row
+    only) and whether the text is exact (:func:`~flowforensics.evidence.records.parse_exact`)."""
+    for index, text in enumerate(texts):
         try:
-            record, given_twice = parse_record(text)
+            record, given_twice, exact = parse_exact(text)
         except (ValueError, RecursionError):
-            record, given_twice = None, []  # a CloudTrailEvent of lookup-events that is not JSON
+            record, given_twice, exact = None, [], False  # a CloudTrailEvent of lookup-events that is not JSON
         if not is_cloudtrail_record(record):
             counters.unreadable += 1
             continue
         duplicates.extend(given_twice)
-        yield index, text, record
+        yield index, text, record, exact
 
 
 def _canonical(record: dict[str, Any]) -> str:
@@ -179,14 +187,14 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         if document.kind not in CLOUDTRAIL_KINDS:
             continue
         content: FileRecords = document.content
-        content.spool(spool)
+        texts = content.spool(spool)
         without_time = without_id = collisions = kept_here = wrong_types = unnamed = 0
         wrong_names: set[str] = set()
         before = counters.unreadable
         malformed = oversized = 0
         duplicate_keys = list(content.duplicate_keys)
         counters.notes.extend(LoadProblem(document.path, note) for note in content.notes)
-        for index, text, record in _records(content, counters, duplicate_keys):
+        for index, text, record, exact in _records(texts, counters, duplicate_keys):
             counters.read += 1
             canonical = None
             try:
@@ -219,7 +227,7 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
                 continue
             unique_id = event_id if taken is None else f"{event_id}#{len(taken) + 1}"
             try:
-                row = _row(record, content.record(index), unique_id, document.path)
+                row = _row(record, CloudTrailRecord.spooled(texts.spool, *texts.span(index)), unique_id, document.path)
             except (ValueError, TypeError, AttributeError, KeyError, RecursionError):
                 malformed += 1
                 continue
@@ -235,6 +243,10 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
             names = _names_not_text(row)
             unnamed += bool(names)
             wrong_names.update(names)
+            for column, key in _OBJECT_FIELDS.items():
+                if row[column] is not None:
+                    within = exact and row[column] is record.get(key)
+                    row[column] = part_of(row[column], texts, index, text if within else None)
             rows.add(row)
         unreadable = counters.unreadable - before
         for count, what in (

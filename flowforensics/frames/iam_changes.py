@@ -11,6 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
+from flowforensics.evidence.records import parsed
 from flowforensics.evidence.values import parse_document, parse_time
 
 
@@ -129,9 +130,9 @@ class IamState:
             for a service control policy, or ``None`` when the event is not a change this table knows.
         """
         handler = TABLES.get(source, {}).get(event_name)
-        if handler is None or not isinstance(request, dict):
+        if handler is None or (request := parsed(request)) is None:
             return None
-        return handler(self, request, response if isinstance(response, dict) else {}, event_time)
+        return handler(self, request, parsed(response) or {}, event_time)
 
     def undo(self, event_name: str, request: Any, response: Any, source: str = "iam.amazonaws.com") -> str | None:
         """Walk one successful event back: set what it changed to what must have been before.
@@ -141,9 +142,9 @@ class IamState:
         attached). Returns what :meth:`apply` returns.
         """
         handler = UNDO.get(source, {}).get(event_name)
-        if handler is None or not isinstance(request, dict):
+        if handler is None or (request := parsed(request)) is None:
             return None
-        return handler(self, request, response if isinstance(response, dict) else {}, None)
+        return handler(self, request, parsed(response) or {}, None)
 
 
 def _document(value: Any) -> Any:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Mapping
 from typing import Any
 
 from flowforensics.evidence.values import text
@@ -22,7 +23,7 @@ def _values(node: Any, wanted: str) -> list[Any]:
     found: list[Any] = []
 
     def scalars(value: Any) -> None:
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             if "content" in value:
                 scalars(value["content"])
             else:
@@ -35,7 +36,7 @@ def _values(node: Any, wanted: str) -> list[Any]:
             found.append(value)
 
     def walk(value: Any) -> None:
-        if isinstance(value, dict):
+        if isinstance(value, Mapping):
             for key, inner in value.items():
                 if key.lower() == wanted:
                     scalars(inner)

@@ -9,13 +9,13 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from flowforensics.evidence.records import CloudTrailRecord
+from flowforensics.evidence.records import JsonObject
 from flowforensics.frames.schema import JSON, SCHEMAS
 
 
 def _json_default(value: Any) -> Any:
-    # The events' record column holds each record as its JSON text (a read-only mapping).
-    return value.to_dict() if isinstance(value, CloudTrailRecord) else str(value)
+    # The events' record, request and response columns hold JSON text behind a read-only mapping.
+    return value.to_dict() if isinstance(value, JsonObject) else str(value)
 
 
 def _json_text(value: Any) -> str | None:

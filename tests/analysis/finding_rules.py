@@ -8,7 +8,7 @@ the breaches, one line each.
 from __future__ import annotations
 
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -50,7 +50,7 @@ class Rule:
 def _role_events(evidence: Any, role_name: str, name: str) -> Any:
     events = evidence.events
     mask = (events["event_name"] == name) & events["error_code"].isna()
-    return events[mask & events["request"].map(lambda r: isinstance(r, dict) and r.get("roleName") == role_name)]
+    return events[mask & events["request"].map(lambda r: isinstance(r, Mapping) and r.get("roleName") == role_name)]
 
 
 def _collected_role(evidence: Any, role_name: str) -> bool:
