@@ -16,7 +16,7 @@ from collections.abc import Iterable, Iterator, Sequence
 from typing import IO, overload
 
 # Below this, the texts stay in memory: a folder of evidence opens no file.
-IN_MEMORY = 16 << 20
+IN_MEMORY = 4 << 20
 
 
 class TextSpool:
