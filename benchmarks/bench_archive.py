@@ -54,7 +54,32 @@ def _reader(corpus: Path, workers: int) -> dict[str, Any]:
     needles = json.loads((corpus / "needles.json").read_text())["needles"]
     found = set(events["event_id"])
     return {"records": read.records, "kept": len(events), "needles": len(needles),
-            "needles_found": sum(n["eventID"] in found for n in needles)}
+            "needles_found": sum(n["eventID"] in found for n in needles), "result_mb": _footprint(events) / 2**20}
+
+
+def _footprint(events: Any) -> int:
+    """Bytes the ``events`` frame holds in memory: its Arrow buffers, the Python objects of its object
+    columns with all they refer to, and its records' spool as far as it is in memory."""
+    from flowforensics.evidence.spool import TextSpool
+
+    seen: set[int] = set()
+
+    def deep(value: Any) -> int:
+        if id(value) in seen:
+            return 0
+        seen.add(id(value))
+        if isinstance(value, TextSpool):
+            return 0 if value.on_disk else sys.getsizeof(value._buffer)
+        size = sys.getsizeof(value)
+        if isinstance(value, dict):
+            return size + sum(deep(k) + deep(v) for k, v in value.items())
+        if isinstance(value, (list, tuple)):
+            return size + sum(deep(v) for v in value)
+        slots = [slot for kind in type(value).__mro__ for slot in getattr(kind, "__slots__", ())]
+        return size + sum(deep(getattr(value, slot)) for slot in slots if hasattr(value, slot))
+
+    arrow = sum(int(events[c].memory_usage(deep=True, index=False)) for c in events.columns if events[c].dtype != object)
+    return arrow + sum(deep(value) for c in events.columns if events[c].dtype == object for value in events[c])
 
 
 def _rule_sql() -> str:
@@ -245,7 +270,7 @@ def main() -> None:
             if "failed" in r:
                 print(f"  {size:>9,} records: failed (exit {r['failed']})")
                 continue
-            growth = ""
+            growth = f", the frame {r['result_mb']:.0f} MB ({r['result_mb'] * 1024 / max(1, r['kept']):.2f} KB a kept event), peak less the frame {r['rss_mb'] - r['result_mb']:.0f} MB"
             if previous is not None:
                 growth = (f"   x{r['records'] / previous['records']:.0f} records: CPU x{r['cpu'] / previous['cpu']:.1f}, "
                           f"peak +{r['rss_mb'] - previous['rss_mb']:.0f} MB "

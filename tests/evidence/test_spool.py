@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import pickle
 
 import pandas as pd
@@ -44,3 +45,33 @@ def test_a_spooled_record_copies_and_pickles_as_its_text() -> None:
     record = CloudTrailRecord.spooled(spool, *texts.span(0))
     for again in (pickle.loads(pickle.dumps(record)), copy.deepcopy(record), copy.copy(record)):
         assert again == record and again.text == TEXTS[0] and again["eventName"] == "PutRolePolicy"
+
+
+def _spool_of(events: pd.DataFrame) -> TextSpool:
+    return events["record"].iloc[0]._held
+
+
+def test_a_request_is_read_where_its_record_holds_it_and_a_changed_one_from_its_own_copy(tmp_path) -> None:
+    base = {"eventVersion": "1.09", "eventTime": "2024-03-24T10:00:00Z", "eventSource": "iam.amazonaws.com",
+            "awsRegion": "eu-west-1", "responseElements": None}
+    plain = {**base, "eventID": "e-1", "eventName": "PutRolePolicy", "requestParameters": {"roleName": "r", "policyName": "p"}}
+    odd_name = {**base, "eventID": "e-2", "eventName": "DeleteRole", "requestParameters": {"roleName": ["r"], "x": 1}}
+    texts = [json.dumps(record, separators=(",", ":")).encode() for record in (plain, odd_name)]
+    (tmp_path / "trail.json").write_bytes(b'{"Records":[' + b",".join(texts) + b"]}")
+    events = flowforensics.load(tmp_path).events.set_index("event_id")
+    assert events.loc["e-1", "request"] == {"roleName": "r", "policyName": "p"}
+    assert events.loc["e-2", "request"] == {"x": 1}  # the name that is not text left out
+    assert events.loc["e-2", "record"]["requestParameters"] == {"roleName": ["r"], "x": 1}  # the record as read
+    spool = _spool_of(events)
+    # The records' text, and the changed request's own copy: the first request costs nothing.
+    assert spool.read(0, 10**6) == b"".join(texts) + b'{"x":1}'
+
+
+def test_values_json_loads_reads_but_msgspec_does_not_write_back_keep_their_value(tmp_path) -> None:
+    # Infinity is no JSON, but json.loads reads it (so the record is read as the strict reader reads it);
+    # msgspec would write it as null, which the response holds: the request must not be read from there.
+    text = ('{"eventVersion":"1.09","eventID":"e-1","eventTime":"2024-03-24T10:00:00Z","eventSource":"iam.amazonaws.com",'
+            '"eventName":"PutRolePolicy","awsRegion":"eu-west-1","requestParameters":{"a":Infinity},"responseElements":{"a":null}}')
+    (tmp_path / "trail.json").write_text('{"Records":[' + text + "]}")
+    events = flowforensics.load(tmp_path).events
+    assert events["request"].iloc[0] == {"a": float("inf")} and events["response"].iloc[0] == {"a": None}
