@@ -20,7 +20,7 @@ from flowforensics.evidence.records import (
 from flowforensics.evidence.shapes import is_cloudtrail_record
 from flowforensics.evidence.spool import SpooledTexts, TextSpool
 from flowforensics.evidence.values import frame_time, scalar_text
-from flowforensics.frames.schema import SCHEMAS, frame_of_columns
+from flowforensics.frames.schema import SCHEMAS, TEXT, frame_of_columns
 
 
 @dataclass
@@ -275,6 +275,7 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
         counters.without_time += without_time
         counters.without_id += without_id
         counters.id_collisions += collisions
+    del seen  # before the frame is sorted, when memory peaks
     return rows.frame(), counters
 
 
@@ -302,20 +303,38 @@ class _Rows:
     def frame(self) -> Any:
         """The frame, sorted by time (records without a time last), then id."""
         import pandas as pd
+        import pyarrow as pa
+        import pyarrow.compute as pc
 
         if self.columns["event_id"] or not self.batches:
             self._flush()
         batches, self.batches = self.batches, []
-        keys = pd.DataFrame({
-            "no_time": pd.concat([batch["event_time"].isna() for batch in batches], ignore_index=True),
-            "time": pd.concat([batch["event_time"] for batch in batches], ignore_index=True),
-            "id": pd.concat([batch["event_id"] for batch in batches], ignore_index=True),
+        # Arrow sorts the key columns as they are held: no Python object per row.
+        keys = pa.table({
+            "no_time": pa.chunked_array([pa.array(batch["event_time"].isna().to_numpy()) for batch in batches]),
+            "time": pa.chunked_array([pa.array(batch["event_time"]) for batch in batches]),
+            "id": pa.chunked_array([pa.array(batch["event_id"]) for batch in batches]),
         })
-        order = keys.sort_values(["no_time", "time", "id"], kind="stable").index.to_numpy()
+        order = pc.sort_indices(keys, sort_keys=[("no_time", "ascending"), ("time", "ascending"), ("id", "ascending")]).to_numpy()
         del keys
         # One column at a time, each batch giving its column up: a sorted copy of the whole frame is never held.
         columns = {}
-        for column in SCHEMAS["events"]:
-            values = pd.concat([batch.pop(column) for batch in batches], ignore_index=True)
-            columns[column] = values.take(order).reset_index(drop=True)
+        for column, (dtype, _meaning) in SCHEMAS["events"].items():
+            parts = [batch.pop(column) for batch in batches]
+            if dtype == TEXT and len(order):
+                # Sorted through a dictionary: the batches' text is let go once encoded, and text that
+                # events repeat (actors, messages, files) is held once until the sorted column is made.
+                encoded = pa.chunked_array([pa.array(part) for part in parts]).dictionary_encode()
+                del parts
+                dictionary = encoded.chunks[0].dictionary
+                indices = pa.concat_arrays([chunk.indices for chunk in encoded.chunks]).take(order)
+                del encoded
+                columns[column] = pd.Series(pd.arrays.ArrowStringArray(dictionary.take(indices)))
+                del indices, dictionary
+            else:
+                columns[column] = pd.concat(parts, ignore_index=True).take(order).reset_index(drop=True)
+                del parts
+            # Arrow's allocator (mimalloc) keeps what it freed; given back here, it is not held under the
+            # next column's peak.
+            pa.default_memory_pool().release_unused()
         return pd.DataFrame(columns, copy=False)
