@@ -49,12 +49,15 @@ def _reader(corpus: Path, workers: int) -> dict[str, Any]:
     from flowforensics.evidence.archive import read_archive
     from flowforensics.frames.cloudtrail import events_frame
 
+    started, cpu = time.perf_counter(), _cpu()
     read = read_archive(corpus / "AWSLogs", workers=workers)
     events, _counters = events_frame(read.documents)
+    wall, cpu = time.perf_counter() - started, _cpu() - cpu  # the frame's size, measured below, is not timed
     needles = json.loads((corpus / "needles.json").read_text())["needles"]
     found = set(events["event_id"])
     return {"records": read.records, "kept": len(events), "needles": len(needles),
-            "needles_found": sum(n["eventID"] in found for n in needles), "result_mb": _footprint(events) / 2**20}
+            "needles_found": sum(n["eventID"] in found for n in needles), "result_mb": _footprint(events) / 2**20,
+            "wall": wall, "cpu": cpu}
 
 
 def _footprint(events: Any) -> int:
@@ -183,7 +186,8 @@ def _child(method: str, corpus: Path) -> None:
     result = CHILDREN[method](corpus)
     # CPU of this process and of the processes it waited for (gzip, the diagnose command); worker
     # processes of a pool are not counted: "reader-1" (one process) is the CPU figure of the reader.
-    result["wall"], result["cpu"] = time.perf_counter() - started, _cpu() - cpu
+    result.setdefault("wall", time.perf_counter() - started)
+    result.setdefault("cpu", _cpu() - cpu)
     print(json.dumps(result))
 
 
@@ -270,9 +274,10 @@ def main() -> None:
             if "failed" in r:
                 print(f"  {size:>9,} records: failed (exit {r['failed']})")
                 continue
-            growth = f", the frame {r['result_mb']:.0f} MB ({r['result_mb'] * 1024 / max(1, r['kept']):.2f} KB a kept event), peak less the frame {r['rss_mb'] - r['result_mb']:.0f} MB"
+            growth = (f", the frame {r['result_mb']:.0f} MB ({r['result_mb'] * 1024 / max(1, r['kept']):.2f} KB a kept event), "
+                      f"peak less the frame {r['rss_mb'] - r['result_mb']:.0f} MB")
             if previous is not None:
-                growth = (f"   x{r['records'] / previous['records']:.0f} records: CPU x{r['cpu'] / previous['cpu']:.1f}, "
+                growth += (f"   x{r['records'] / previous['records']:.0f} records: CPU x{r['cpu'] / previous['cpu']:.1f}, "
                           f"peak +{r['rss_mb'] - previous['rss_mb']:.0f} MB "
                           f"({(r['rss_mb'] - previous['rss_mb']) * 1024 / max(1, r['kept'] - previous['kept']):.1f} KB a kept event)")
             print(f"  {size:>9,} records {r['wall']:7.2f} s wall {r['cpu']:7.2f} s cpu "
