@@ -198,9 +198,16 @@ KINDS = sorted(["alarm_history", "alarms", "authorization_details", "cloudtrail_
                 "policy_version", "role", "role_policy", "scp", "simulation", "attached_role_policies (not evidence)"])
 
 
+class Documents(dict):
+    """The documents by kind, shown short where hypothesis reports a failing example."""
+
+    def __repr__(self) -> str:
+        return f"<{len(self)} documents>"
+
+
 @pytest.fixture(scope="module")
-def documents(incidents: dict[str, Path]) -> dict[str, tuple[str, str, Any]]:
-    return _documents(incidents)
+def documents(incidents: dict[str, Path]) -> Documents:
+    return Documents(_documents(incidents))
 
 
 def test_every_kind_the_loader_recognises_is_fuzzed(documents):
@@ -234,7 +241,7 @@ def check_everything_shown(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = diagnose(evidence)
     assert json.loads(result.to_json())["flow_logs"] is not None
     index_page(evidence, result, {entry.flow_log_id: "report.html" for entry in result.flow_logs}).encode("utf-8")
-    first = result.flow_logs[0].flow_log_id if result.flow_logs else "fl-none"
+    first = (result.flow_logs[0].flow_log_id if result.flow_logs else None) or "fl-none"
     with monkeypatch.context() as patch:
         # The commands print what was loaded and diagnosed above (each would load and diagnose again).
         patch.setattr(flowforensics.cli, "load_evidence", lambda path: evidence)
