@@ -230,9 +230,15 @@ def test_a_trigger_whose_record_names_no_principal_has_a_null_actor(tmp_path, ca
                                "CreationTime": "2024-02-12T16:47:49Z"}]}
     deleted = {"eventVersion": "1.09", "eventSource": "logs.amazonaws.com", "eventName": "DeleteLogGroup", "awsRegion": "eu-west-1",
                "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-0", "recipientAccountId": "381492650217",
-               "requestParameters": {"logGroupName": "/vpc/flow-logs/prod"}, "responseElements": None}
+               "readOnly": False, "requestParameters": {"logGroupName": "/vpc/flow-logs/prod"}, "responseElements": None}
     (tmp_path / "describe-flow-logs.json").write_text(json.dumps(flow_logs))
     (tmp_path / "trail.json").write_text(json.dumps({"Records": [deleted]}))
     assert main(["diagnose", str(tmp_path), "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["flow_logs"]
     assert (entry["root_cause"], entry["trigger"]["event_id"], entry["trigger"]["actor"]) == ("log-group-deleted", "e-0", None)
+    # No sentence names a principal the record does not name (pandas' NA said "<NA> deleted log group ...").
+    finding = next(f for f in entry["findings"] if f["code"] == "log-group-deleted")
+    assert finding["summary"].startswith("log group /vpc/flow-logs/prod was deleted at 2024-03-24T10:00:00Z and the role may not ")
+    assert main(["diagnose", str(tmp_path), "--verbose"]) == main(["timeline", str(tmp_path)]) == 0
+    printed = capsys.readouterr().out
+    assert "<NA>" not in printed and "DeleteLogGroup /vpc/flow-logs/prod\n" in printed
