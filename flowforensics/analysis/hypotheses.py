@@ -29,7 +29,7 @@ from flowforensics.analysis.stated import (
 )
 from flowforensics.analysis.verdicts import Verdicts
 from flowforensics.evidence.records import parsed
-from flowforensics.evidence.values import to_second
+from flowforensics.evidence.values import by, to_second
 
 GLOBAL_REGION = "us-east-1"  # IAM and Organizations log their events here
 MITRE = "defense evasion, MITRE ATT&CK T1562.008 (Impair Defenses: Disable or Modify Cloud Logs)"
@@ -289,7 +289,7 @@ def _role_test(code: str) -> Callable[[Case], Outcome]:
         if position + 1 < len(case.intervals) and case.intervals[position + 1].allowed:
             recovery = event_ref(case.row(case.intervals[position + 1].first))
         evidence = [row["event_id"]] + ([recovery["event_id"]] if recovery else [])
-        summary = f"{row['event_name']} by {row['actor']} at {to_second(row['start'])} made the role deny delivery: {reason}"
+        summary = f"{row['event_name']}{by(row['actor'])} at {to_second(row['start'])} made the role deny delivery: {reason}"
         if cause == "role-recreated":
             summary, again = _recreated(case, trigger_row, interval)
             evidence += [again] if again else []
@@ -302,14 +302,14 @@ def _recreated(case: Case, deleted: int, interval: Interval) -> tuple[str, str |
     """The sentence of a role deleted and created again within a denied interval, and the CreateRole event id."""
     frame = case.verdicts.frame
     row = case.row(deleted)
-    said = f"{row['event_name']} by {row['actor']} at {to_second(row['start'])} deleted role {case.history.role_name}"
+    said = f"{row['event_name']}{by(row['actor'])} at {to_second(row['start'])} deleted role {case.history.role_name}"
     for index in range(deleted + 1, interval.last + 1):
         again = case.row(index)
         if again["event_name"] == "CreateRole":
             role = case.history.snapshots[index].role
             new_id = f" (new role id {role.role_id})" if role.role_id else ""
             last = case.row(interval.last)
-            return (f"{said}; CreateRole by {again['actor']} at {to_second(again['start'])} created it again under the same "
+            return (f"{said}; CreateRole{by(again['actor'])} at {to_second(again['start'])} created it again under the same "
                     f"name{new_id}, and the recreated role denies delivery: {last['reason']}", again["event_id"])
     return f"{said}, and it was created again under the same name: {frame['reason'].iloc[interval.last]}", None
 
@@ -342,9 +342,8 @@ def _created_since(case: Case, since: Any) -> dict[str, Any] | None:
 
 def _creation(created: dict[str, Any]) -> str:
     """The creation of the flow log, in a few words."""
-    by = f" by {created['actor']}" if isinstance(created["actor"], str) else ""
     how = "(CreateFlowLogs)" if created["event_id"] else "(its CreationTime; the CreateFlowLogs event is not in the evidence)"
-    return f"created{by} at {to_second(created['event_time'])} {how}"
+    return f"created{by(created['actor'])} at {to_second(created['event_time'])} {how}"
 
 
 def last_worked(case: Case, before: Any) -> Any:
@@ -422,7 +421,7 @@ def _stated_outcome(case: Case, code: str, stated: StatedDenial, unreproduced: s
         change = f"it was already so when flow log {case.subject.flow_log_id} was {_creation(created)}"
     elif trigger is not None:
         trigger = event_ref(trigger)
-        change = f"the last change to it before the failure: {trigger['event_name']} by {trigger['actor']} at {to_second(trigger['event_time'])}"
+        change = f"the last change to it before the failure: {trigger['event_name']}{by(trigger['actor'])} at {to_second(trigger['event_time'])}"
     else:
         change = "the evidence shows no change to it before the failure"
     basis = (f"as the documents the evidence shows do ({unreproduced})" if agrees else f"though {unreproduced}")
@@ -482,10 +481,10 @@ def _log_group_deleted(case: Case) -> Outcome:
     recovery = event_ref(later.iloc[0]) if len(later) else None
     may_create = _may_create_log_group(case, last["event_time"])
     if may_create:
-        return Outcome(Finding(code, "ruled_out", f"log group {group} was deleted by {last['actor']} at {to_second(last['event_time'])} "
+        return Outcome(Finding(code, "ruled_out", f"log group {group} was deleted{by(last['actor'])} at {to_second(last['event_time'])} "
                                                   f"({MITRE}), but the role may create it again", [last["event_id"]]))
     return Outcome(
-        Finding(code, "confirmed", f"{last['actor']} deleted log group {group} at {to_second(last['event_time'])} and the role "
+        Finding(code, "confirmed", f"log group {group} was deleted{by(last['actor'])} at {to_second(last['event_time'])} and the role "
                                    f"may not create it again: {MITRE}", [last["event_id"]] + ([recovery["event_id"]] if recovery else [])),
         event_ref(last),
         recovery,
@@ -620,7 +619,7 @@ def _kms_key_denied(case: Case) -> Outcome:
     fixed = next((item for item in rows if item[0] > when and item[1]), None)
     recovery = event_ref(fixed[2]._asdict()) if fixed else None
     return Outcome(
-        Finding(code, "confirmed", f"{trigger.event_name} by {trigger.actor} at {to_second(when)} left CloudWatch Logs unable "
+        Finding(code, "confirmed", f"{trigger.event_name}{by(trigger.actor)} at {to_second(when)} left CloudWatch Logs unable "
                                    f"to use the log group's KMS key", [trigger.event_id] + ([recovery["event_id"]] if recovery else [])),
         event_ref(trigger._asdict()),
         recovery,

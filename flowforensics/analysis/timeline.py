@@ -17,6 +17,7 @@ from flowforensics.analysis.history import RoleSnapshot, role_history
 from flowforensics.analysis.hypotheses import key_changes, with_request
 from flowforensics.analysis.observed import corroborated, failure_windows, signals, subject_of
 from flowforensics.evidence.records import parsed
+from flowforensics.evidence.values import by
 from flowforensics.frames.iam_changes import UNKNOWN
 from flowforensics.frames.schema import frame
 
@@ -110,7 +111,7 @@ def _iam_rows(evidence: Any, flow_log_id: str, role_arn: str | None) -> Iterator
         line = " | ".join(f"{what}: {diff}" for what, diff in changes.items()) or "no change to the documents"
         yield {
             "time": after.start, "lane": "iam", "kind": after.event_name,
-            "summary": f"{after.event_name} by {after.actor}: {line}"[:300],
+            "summary": f"{after.event_name}{by(after.actor)}: {line}"[:300],
             "actor": after.actor, "event_id": after.event_id, "flow_log_id": flow_log_id,
             "detail": {"diff": changes}, "source": sources.get(after.event_id),
         }
@@ -128,7 +129,7 @@ def _flow_log_rows(evidence: Any, flow_log: dict[str, Any]) -> Iterator[dict[str
     ids = {flow_log.get("create_event_id"), flow_log.get("delete_event_id")} - {None}
     events = evidence.events[evidence.events["event_id"].isin(list(ids))]
     for event in events.itertuples(index=False):
-        yield _event_row(event, "flow-log", flow_log_id, f"{event.event_name} {flow_log_id} by {event.actor}")
+        yield _event_row(event, "flow-log", flow_log_id, f"{event.event_name} {flow_log_id}{by(event.actor)}")
 
 
 def _log_group_rows(evidence: Any, flow_log: dict[str, Any], role_arn: str | None) -> Iterator[dict[str, Any]]:
@@ -142,13 +143,13 @@ def _log_group_rows(evidence: Any, flow_log: dict[str, Any], role_arn: str | Non
         events = events[(events["session_issuer"].fillna("") != role_arn) | lifecycle]
     for event in with_request(events, lambda r: r.get("logGroupName") == group).itertuples(index=False):
         outcome = f" refused: {event.error_code}" if isinstance(event.error_code, str) else ""
-        yield _event_row(event, "log-group", flow_log["flow_log_id"], f"{event.event_name} {group} by {event.actor}{outcome}")
+        yield _event_row(event, "log-group", flow_log["flow_log_id"], f"{event.event_name} {group}{by(event.actor)}{outcome}")
     # The key association events are the group's own calls, listed above; the keys' changes are KMS calls.
     changes = key_changes(evidence, group, flow_log.get("region")).changes
     for event in changes.itertuples(index=False):
         key = event.request.get("keyId")
         yield _event_row(event, "log-group", flow_log["flow_log_id"],
-                         f"{event.event_name} of KMS key {key} (of log group {group}) by {event.actor}")
+                         f"{event.event_name} of KMS key {key} (of log group {group}){by(event.actor)}")
 
 
 def _delivery_rows(evidence: Any, flow_log: dict[str, Any]) -> Iterator[dict[str, Any]]:

@@ -209,6 +209,13 @@ def text(value: Any) -> str | None:
     return None if pd.isna(value) else str(value)
 
 
+def by(actor: Any) -> str:
+    """`` by ACTOR`` for a sentence about an event, or nothing when its record names no principal (a
+    sentence never says ``by <NA>``)."""
+    name = text(actor)
+    return f" by {name}" if name else ""
+
+
 def to_second(moment: datetime) -> str:
     """A moment as findings say it: ``YYYY-MM-DDTHH:MM:SSZ`` (UTC, to the second)."""
     return moment.strftime("%Y-%m-%dT%H:%M:%SZ")
