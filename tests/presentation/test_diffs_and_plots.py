@@ -223,3 +223,24 @@ def test_metrics_panels_are_laid_out_as_make_subplots_lays_them_out(count: int) 
     bottom = fig.layout[f"xaxis{count if count > 1 else ''}"]
     assert bottom.title.text == "time (UTC)" and list(bottom.range) == [pd.Timestamp("2024-03-24T16:30"), pd.Timestamp("2024-03-24T17:00")]
     assert [a.text for a in fig.layout.annotations] == [f"Metric &lt;{n}&gt;" for n in range(count)]
+
+
+def test_a_change_whose_record_names_no_principal_is_diffed_by_an_unknown_one(tmp_path) -> None:
+    # The record of a PutRolePolicy without its userIdentity: the actor is NA, and "NA or 'unknown'" raised
+    # (pandas' NA has no truth value), so the report's policy diffs stopped on it.
+    import flowforensics
+    from flowforensics.analysis.history import role_history
+    from flowforensics.presentation.diffs import history_diffs
+
+    role = "arn:aws:iam::381492650217:role/flow-logs-role"
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "logs:*", "Resource": "*"}]}
+    put = {"eventVersion": "1.09", "eventSource": "iam.amazonaws.com", "eventName": "PutRolePolicy", "awsRegion": "us-east-1",
+           "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-put", "recipientAccountId": "381492650217", "readOnly": False,
+           "requestParameters": {"roleName": "flow-logs-role", "policyName": "delivery", "policyDocument": json.dumps(policy)},
+           "responseElements": None}
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": [put]}))
+    (tmp_path / "get-role.json").write_text(json.dumps({"Role": {
+        "RoleName": "flow-logs-role", "Arn": role, "RoleId": "AROAEXAMPLE", "CreateDate": "2024-02-12T16:40:00Z",
+        "AssumeRolePolicyDocument": {"Version": "2012-10-17", "Statement": []}}}))
+    (diff,) = history_diffs(role_history(flowforensics.load(tmp_path), role))
+    assert diff.label.endswith("PutRolePolicy by unknown: policy inline:delivery"), diff.label
