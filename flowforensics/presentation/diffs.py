@@ -8,6 +8,7 @@ from collections.abc import Collection
 from dataclasses import dataclass
 from typing import Any
 
+from flowforensics.evidence import values
 from flowforensics.presentation.markup import text, when
 
 ABSENT = "(no policy)"  # the document did not exist on that side (created, deleted)
@@ -143,6 +144,6 @@ def history_diffs(history: Any, event_ids: Collection[str] | None = None) -> lis
         for name in dict.fromkeys([*old, *new]):
             if old.get(name) is new.get(name) or old.get(name) == new.get(name):
                 continue
-            label = f"{when(after.start)}  {after.event_name} by {after.actor or 'unknown'}: {name}"
+            label = f"{when(after.start)}  {after.event_name} by {values.text(after.actor) or 'unknown'}: {name}"
             diffs.append(PolicyDiff(label=label, before=old.get(name), after=new.get(name), event_id=after.event_id))
     return diffs
