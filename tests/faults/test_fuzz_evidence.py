@@ -8,8 +8,9 @@ policy document too), are replaced by any JSON, have hostile text inserted, are 
 key renamed; the file is written as UTF-8 (escaped or not, with or without a byte-order mark) or UTF-16.
 
 The properties: no exception escapes ``flowforensics.load``, ``diagnose``, or what ``diagnose``,
-``diagnose --verbose``, ``diagnose --json``, ``timeline`` (text, JSON, CSV) and ``report`` (before its kernel
-starts: the index of several flow logs) make of the loaded evidence; nothing they print carries a control
+``diagnose --verbose``, ``diagnose --json``, ``timeline`` (text, JSON, CSV) and ``report`` (the index of several
+flow logs, and every section its notebook shows, run here without a kernel) make of the loaded evidence, and
+the report's HTML and figures can be written as UTF-8; nothing the commands print carries a control
 character (the command line's safety net is off here, so what is checked is what the tool itself writes),
 and what goes to stdout can be encoded (a lone surrogate there would stop the command).
 """
@@ -41,6 +42,8 @@ from flowforensics.analysis.results import Diagnosis
 from flowforensics.analysis.timeline import timeline
 from flowforensics.cli import main
 from flowforensics.evidence.reader import read_folder
+from flowforensics.presentation.investigation import Investigation
+from flowforensics.presentation.markup import Html
 from flowforensics.presentation.reports import index_page
 from flowforensics.presentation.terminal import for_terminal
 from flowforensics.scenarios import write_scenario
@@ -52,6 +55,10 @@ RAW = re.compile("[" + "".join(re.escape(chr(code)) for code in range(0x3000) if
                                 and chr(code) != "\n") + "]")
 INCIDENTS = ("permission-removed", "trust-edited", "boundary-deny", "kms-key-denied", "scp-deny")
 SIMULATION = Path(__file__).parents[1] / "blackbox" / "data" / "c18-broken-files-mixed-in" / "evidence" / "simulate.json"
+# The report's sections, in the order its notebook shows them.
+REPORT_SECTIONS = re.findall(r"^case\.(\w+)\(\)$", "\n".join(
+    "".join(cell["source"]) for cell in json.loads((Path(__file__).parents[2] / "notebooks" / "investigate.ipynb").read_text())["cells"]),
+    re.MULTILINE)
 # Several flow logs make diagnose print its fleet and report write its index.
 SECOND_FLOW_LOG = "fl-0ffeeda7a5e1f0002"
 
@@ -214,6 +221,7 @@ def test_every_kind_the_loader_recognises_is_fuzzed(documents):
     from flowforensics.evidence.shapes import SHAPES
 
     assert set(SHAPES) | {"cloudtrail_records"} <= set(documents) == set(KINDS)
+    assert len(REPORT_SECTIONS) > 10 and "summary" in REPORT_SECTIONS
 
 
 def _printed(argv: list[str]) -> tuple[str, str]:
@@ -232,6 +240,19 @@ def _check_shown(text: str, where: str, stdout: bool) -> None:
         text.encode("utf-8")  # a lone surrogate here stops the command (stdout is strict UTF-8)
 
 
+def check_report_sections(evidence: Any, result: Diagnosis) -> None:
+    """Run the report's sections, as its notebook calls them, on the loaded evidence: each gives HTML or a
+    figure that the notebook can hold (nbformat writes it as UTF-8 JSON: a lone surrogate would stop it)."""
+    import plotly.utils
+
+    case = Investigation(evidence)
+    case.diagnosis = result  # computed above
+    for section in REPORT_SECTIONS:
+        shown = getattr(case, section)()
+        content = shown.markup if isinstance(shown, Html) else shown.to_plotly_json()
+        json.dumps(content, cls=plotly.utils.PlotlyJSONEncoder, ensure_ascii=False).encode("utf-8")
+
+
 def check_everything_shown(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     """Load and diagnose ``root``; run every command's terminal output on the loaded evidence."""
     err = io.StringIO()
@@ -241,6 +262,7 @@ def check_everything_shown(root: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     result = diagnose(evidence)
     assert json.loads(result.to_json())["flow_logs"] is not None
     index_page(evidence, result, {entry.flow_log_id: "report.html" for entry in result.flow_logs}).encode("utf-8")
+    check_report_sections(evidence, result)
     first = (result.flow_logs[0].flow_log_id if result.flow_logs else None) or "fl-none"
     with monkeypatch.context() as patch:
         # The commands print what was loaded and diagnosed above (each would load and diagnose again).
