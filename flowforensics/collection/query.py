@@ -17,7 +17,6 @@ first page not written: the query id and its ``NextToken``.
 from __future__ import annotations
 
 import os
-import threading
 import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
@@ -29,9 +28,9 @@ from botocore.exceptions import ClientError
 
 from flowforensics.collection.query_records import to_record
 from flowforensics.collection.recorder import GAP_EXCEPTIONS, CollectionResult, Recorder, gap_kind
-from flowforensics.collection.runner import DEFAULT_DEADLINE, CollectionInterrupted
+from flowforensics.collection.runner import DEFAULT_DEADLINE, record_bounded
 from flowforensics.collection.session import ClientFactory, make_session
-from flowforensics.collection.stopping import Stop, Stopped, run_bounded
+from flowforensics.collection.stopping import Stop, Stopped
 from flowforensics.collection.trail_sql import ATHENA_COLUMNS, LAKE_COLUMNS, Column, QueryPlan
 from flowforensics.errors import CollectionError, EvidenceError
 from flowforensics.evidence.manifest import MANIFEST_NAME, EvidenceWriter, read_manifest
@@ -527,37 +526,18 @@ def collect_query(
     factory = ClientFactory(
         session or make_session(profile, region), region=region, endpoint_url=endpoint_url, clients=clients, stop=stop
     )
-    made: list[Recorder] = []
-    lock = threading.Lock()
 
-    def run() -> None:
-        identity = factory.caller_identity()
-        with lock:
-            if stop.reason is not None:
-                return  # stopped before anyone was known: nothing is written
-            writer = EvidenceWriter(out, clock=clock)
-            writer.set_caller_identity(identity)
-            rec = Recorder(writer, factory)
-            rec.result.regions.append(factory.region)
-            made.append(rec)
-            unread = resumable(writer.manifest, plan)
+    def make(writer: EvidenceWriter) -> Recorder:
+        rec = Recorder(writer, factory)
+        rec.result.regions.append(factory.region)
+        return rec
+
+    def work(rec: Recorder) -> None:
+        unread = resumable(rec.writer.manifest, plan)
         if unread is None or not QueryRun(rec, plan, start_parameters, sleep=sleep).read_on(*unread):
             QueryRun(rec, plan, start_parameters, sleep=sleep).run()
 
-    try:
-        run_bounded(run, stop, deadline, monotonic=monotonic)
-    except KeyboardInterrupt:
-        with lock:
-            if not made:
-                raise
-            raise CollectionInterrupted(made[0].finish()) from None
-    finally:
-        with lock:
-            result = made[0].finish() if made else None
-    if result is None:
-        reason = stop.reason.message if stop.reason else "the run stopped"
-        raise CollectionError(f"sts:GetCallerIdentity: no answer before {reason}; nothing was written")
-    return result
+    return record_bounded(factory, out, stop, deadline, make, work, clock=clock, monotonic=monotonic)
 
 
 def athena_start_parameters(output: str, workgroup: str | None) -> dict[str, Any]:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import threading
+import time
 from collections.abc import Callable, Mapping, Sequence
 from datetime import UTC, datetime
 from pathlib import Path
@@ -188,20 +189,14 @@ def collect(
         stop=stop,
     )
     bar = progress or Progress()
-    made: list[Recorder] = []
-    lock = threading.Lock()
 
-    def run() -> None:
-        identity = factory.caller_identity()
-        with lock:
-            if stop.reason is not None:
-                return  # stopped before anyone was known: nothing is written
-            writer = EvidenceWriter(out, clock=clock)
-            writer.set_caller_identity(identity)
-            rec = Recorder(writer, factory, resume=previous is not None)
-            rec.run = {"started": iso(now), "window": {"start": iso(start_at), "end": iso(end_at)}}
-            rec.on_call = bar.note
-            made.append(rec)
+    def make(writer: EvidenceWriter) -> Recorder:
+        rec = Recorder(writer, factory, resume=previous is not None)
+        rec.run = {"started": iso(now), "window": {"start": iso(start_at), "end": iso(end_at)}}
+        rec.on_call = bar.note
+        return rec
+
+    def work(rec: Recorder) -> None:
         _collect(
             rec,
             bar,
@@ -215,25 +210,73 @@ def collect(
             simulate=simulate,
         )
 
-    try:
-        run_bounded(run, stop, deadline)
-    except KeyboardInterrupt:
-        bar.close()
-        with lock:
-            if not made:
-                raise
-            raise CollectionInterrupted(made[0].finish()) from None
-    finally:
-        bar.close()
-        with lock:
-            result = made[0].finish() if made else None
-    if result is None:  # the deadline passed before the caller identity was known
-        raise CollectionError(f"sts:GetCallerIdentity: no answer before {stop.reason.message}; nothing was written")
+    result = record_bounded(factory, out, stop, deadline, make, work, clock=clock, closing=bar.close)
     if stop.reason is not None and stop.reason.kind == "credentials":
         raise CollectionError(
             f"{stop.reason.message}; the collection stopped with {result.gaps} gaps, listed in "
             f"{result.folder / MANIFEST_NAME}: run the same command again to resume"
         )
+    return result
+
+
+def record_bounded(
+    factory: ClientFactory,
+    out: str | os.PathLike[str],
+    stop: Stop,
+    deadline: float | None,
+    make: Callable[[EvidenceWriter], Recorder],
+    work: Callable[[Recorder], None],
+    *,
+    clock: Callable[[], datetime] | None = None,
+    monotonic: Callable[[], float] = time.monotonic,
+    closing: Callable[[], None] = lambda: None,
+) -> CollectionResult:
+    """Run ``work`` on a recorder into ``out``, bounded by ``deadline`` and Ctrl-C (:func:`run_bounded`).
+
+    The caller identity is asked first: nothing is written before it is known. Then ``make`` makes the
+    recorder on the folder's writer, and ``work`` runs on it; however the run ends, its manifest is
+    written (``closing`` runs first, e.g. to close a progress bar).
+
+    Returns
+    -------
+    CollectionResult
+
+    Raises
+    ------
+    CollectionInterrupted
+        On Ctrl-C, once the manifest is written.
+    CollectionError
+        When the run stopped before the caller identity was known (nothing is written).
+    """
+    made: list[Recorder] = []
+    lock = threading.Lock()
+
+    def run() -> None:
+        identity = factory.caller_identity()
+        with lock:
+            if stop.reason is not None:
+                return  # stopped before anyone was known: nothing is written
+            writer = EvidenceWriter(out, clock=clock)
+            writer.set_caller_identity(identity)
+            rec = make(writer)
+            made.append(rec)
+        work(rec)
+
+    try:
+        run_bounded(run, stop, deadline, monotonic=monotonic)
+    except KeyboardInterrupt:
+        closing()
+        with lock:
+            if not made:
+                raise
+            raise CollectionInterrupted(made[0].finish()) from None
+    finally:
+        closing()
+        with lock:
+            result = made[0].finish() if made else None
+    if result is None:
+        reason = stop.reason.message if stop.reason else "the run stopped"
+        raise CollectionError(f"sts:GetCallerIdentity: no answer before {reason}; nothing was written")
     return result
 
 
