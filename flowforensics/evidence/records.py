@@ -28,7 +28,7 @@ import json
 import zlib
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Self
 
 import msgspec
 from isal import igzip
@@ -454,7 +454,7 @@ class JsonObject(Mapping[str, Any]):
         self._start, self._end = 0, len(text)
 
     @classmethod
-    def spooled(cls, spool: TextSpool, start: int, end: int) -> Any:
+    def spooled(cls, spool: TextSpool, start: int, end: int) -> Self:
         """The object whose text is bytes ``start:end`` of ``spool``."""
         held = cls.__new__(cls)
         held._held, held._start, held._end = spool, start, end

@@ -168,7 +168,8 @@ def events_frame(documents: Iterable[Document]) -> tuple[Any, EventCounters]:
     counted twice. A record without ``eventID`` gets one derived from its content.
 
     The records' texts are moved to a :class:`~flowforensics.evidence.spool.TextSpool` (their
-    documents' own, when their reader spooled them), which the ``record`` column reads from.
+    documents' own, when their reader spooled them), which the ``record``, ``request`` and ``response``
+    columns read from.
 
     Returns
     -------
