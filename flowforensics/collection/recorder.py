@@ -132,7 +132,7 @@ class CollectionResult:
     def summary(self) -> str:
         """One line for the terminal."""
         return (
-            f"{self.folder}: {self.files} files, {self.pages} API pages, {self.gaps} gaps, "
+            f"{self.folder}: {self.files} files, {self.pages} API pages, {self.gaps_counted}, "
             f"{self.flow_logs} flow logs, {self.events} CloudTrail events, {len(self.regions)} regions"
         )
 
@@ -152,7 +152,13 @@ class CollectionResult:
         where = self.folder / MANIFEST_NAME
         if not self.gaps:
             return f"0 gaps: every API call of the run was answered ({where})"
-        return f"{self.gaps} gaps (API calls that could not be read): listed under \"gaps\" in {where}"
+        what = "an API call" if self.gaps == 1 else "API calls"
+        return f"{self.gaps_counted} ({what} that could not be read): listed under \"gaps\" in {where}"
+
+    @property
+    def gaps_counted(self) -> str:
+        """``1 gap``, ``2 gaps``."""
+        return f"{self.gaps} gap{'s' if self.gaps != 1 else ''}"
 
 
 class Recorder:

@@ -213,7 +213,7 @@ def collect(
     result = record_bounded(factory, out, stop, deadline, make, work, clock=clock, closing=bar.close)
     if stop.reason is not None and stop.reason.kind == "credentials":
         raise CollectionError(
-            f"{stop.reason.message}; the collection stopped with {result.gaps} gaps, listed in "
+            f"{stop.reason.message}; the collection stopped with {result.gaps_counted}, listed in "
             f"{result.folder / MANIFEST_NAME}: run the same command again to resume"
         )
     return result

@@ -176,9 +176,8 @@ def test_cli_exit_status_and_the_gaps_line(
     assert main([*argv, "--out", str(tmp_path / "a")]) == 0
     out = capsys.readouterr().out
     gaps = len(read_manifest(tmp_path / "a")["gaps"])
-    assert out.splitlines()[-1] == (
-        f'{gaps} gaps (API calls that could not be read): listed under "gaps" in {tmp_path / "a" / "manifest.json"}'
-    )
+    said = "1 gap (an API call that could not be read)" if gaps == 1 else f"{gaps} gaps (API calls that could not be read)"
+    assert out.splitlines()[-1] == f'{said}: listed under "gaps" in {tmp_path / "a" / "manifest.json"}'
     assert "not found" not in out
 
     assert main([*argv, "--out", str(tmp_path / "b"), "--fail-on-gaps"]) == 4

@@ -410,7 +410,7 @@ def test_ctrl_c_between_results_pages_keeps_the_pages_written_and_a_gap_with_the
     assert status == 130
     printed = capsys.readouterr()
     assert printed.err.splitlines()[-1] == "flowforensics: interrupted; run the same command again to resume"
-    assert printed.out.splitlines()[-1] == f'1 gaps (API calls that could not be read): listed under "gaps" in {out / "manifest.json"}'
+    assert printed.out.splitlines()[-1] == f'1 gap (an API call that could not be read): listed under "gaps" in {out / "manifest.json"}'
     stub.assert_no_pending_responses()  # page 3 was not asked for; the finished query was not cancelled
     manifest = read_manifest(out)
     (query,) = manifest["queries"]
