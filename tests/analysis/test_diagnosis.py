@@ -242,3 +242,32 @@ def test_a_trigger_whose_record_names_no_principal_has_a_null_actor(tmp_path, ca
     assert main(["diagnose", str(tmp_path), "--verbose"]) == main(["timeline", str(tmp_path)]) == 0
     printed = capsys.readouterr().out
     assert "<NA>" not in printed and "DeleteLogGroup /vpc/flow-logs/prod\n" in printed
+
+
+def test_a_lone_surrogate_in_a_request_or_response_does_not_stop_the_diagnosis(tmp_path, capsys) -> None:
+    # JSON may hold "\ud800" alone. The events' request and response keep the record's values as read; a
+    # column of them built by pandas (Arrow strings, which UTF-8 backs) stopped every diagnosis on it.
+    from flowforensics.cli import main
+
+    role = "arn:aws:iam::381492650217:role/flow-logs-role"
+    flow_logs = {"FlowLogs": [{"FlowLogId": "fl-0a1b2c3d4e5f60718", "ResourceId": "vpc-0a1b2c3d", "LogGroupName": "/vpc/flow-logs/prod",
+                               "DeliverLogsPermissionArn": role, "DeliverLogsStatus": "FAILED",
+                               "DeliverLogsErrorMessage": "Access error", "CreationTime": "2024-02-12T16:47:49Z"}]}
+    base = {"eventVersion": "1.09", "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1", "eventTime": "2024-03-24T10:00:00Z",
+            "recipientAccountId": "381492650217", "readOnly": False, "responseElements": None}
+    records = [
+        {**base, "eventID": "e-put", "eventName": "PutRolePolicy",
+         "requestParameters": {"roleName": "flow-logs-role\ud800", "policyName": "delivery\udfff", "policyDocument": "{}"}},
+        {**base, "eventID": "e-attach", "eventName": "AttachRolePolicy",
+         "requestParameters": {"roleName": "flow-logs-role", "policyArn": "arn:aws:iam::381492650217:policy/p\ud800"}},
+        {**base, "eventID": "e-create", "eventName": "CreatePolicy", "requestParameters": {"policyName": "p", "policyDocument": "{}"},
+         "responseElements": {"policy": {"arn": "arn:aws:iam::381492650217:policy/p\ud800"}}},
+        {**base, "eventID": "e-delete", "eventName": "DeleteLogGroup", "eventSource": "logs.amazonaws.com", "awsRegion": "eu-west-1",
+         "requestParameters": {"logGroupName": "/vpc/flow-logs/prod\ud800"}},
+    ]
+    (tmp_path / "describe-flow-logs.json").write_text(json.dumps(flow_logs))
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))
+    (entry,) = diagnose(flowforensics.load(tmp_path)).flow_logs
+    assert entry.root_cause == "inconclusive"
+    assert main(["diagnose", str(tmp_path)]) == main(["timeline", str(tmp_path)]) == 0
+    capsys.readouterr().out.encode("utf-8")
