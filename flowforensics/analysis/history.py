@@ -201,7 +201,10 @@ class RoleHistory:
 
 
 def _request_column(events: Any, name: str) -> Any:
-    return events["request"].map(lambda request: _key(request, name))
+    import pandas as pd
+
+    # Object dtype: a value may hold a lone surrogate (JSON's "\ud800"), which the Arrow strings pandas infers cannot.
+    return pd.Series([_key(request, name) for request in events["request"]], index=events.index, dtype=object)
 
 
 def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = frozenset()) -> Any:
@@ -223,6 +226,8 @@ def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = fro
         The events to replay, oldest first: the role's, its managed policies' and every SCP change.
         A change without a time cannot be placed among the others and is left out (the loader warns of it).
     """
+    import pandas as pd
+
     changes = events[events["event_source"].isin(list(TABLES)) & events["error_code"].isna() & events["event_time"].notna()]
     known = [name in TABLES[source] for source, name in zip(changes["event_source"], changes["event_name"], strict=True)]
     changes = changes.loc[changes.index[known]]
@@ -231,7 +236,8 @@ def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = fro
     arns = set(policy_arns)
     for column in ("policyArn", "permissionsBoundary"):
         arns |= {arn for arn in _request_column(changes[of_role], column) if arn}
-    created = changes["response"].map(lambda r: ((r.get("policy") or {}).get("arn")) if isinstance(r, Mapping) else None)
+    created = pd.Series([(r.get("policy") or {}).get("arn") if isinstance(r, Mapping) else None for r in changes["response"]],
+                        index=changes.index, dtype=object)
     of_policies = iam & (_request_column(changes, "policyArn").isin(arns) | created.isin(arns))
     scps = changes["event_source"] == "organizations.amazonaws.com"
     return changes[of_role | of_policies | scps]
