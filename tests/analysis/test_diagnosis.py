@@ -271,3 +271,27 @@ def test_a_lone_surrogate_in_a_request_or_response_does_not_stop_the_diagnosis(t
     assert entry.root_cause == "inconclusive"
     assert main(["diagnose", str(tmp_path)]) == main(["timeline", str(tmp_path)]) == 0
     capsys.readouterr().out.encode("utf-8")
+
+
+def test_a_response_of_another_shape_does_not_stop_the_role_history(tmp_path) -> None:
+    # CreatePolicy's responseElements.policy is an object; one that is a string (or a list) stopped the
+    # replay of every role ("'str' object has no attribute 'get'"): the change cannot be placed, and is not.
+    role = "arn:aws:iam::381492650217:role/flow-logs-role"
+    flow_logs = {"FlowLogs": [{"FlowLogId": "fl-0a1b2c3d4e5f60718", "ResourceId": "vpc-0a1b2c3d", "LogGroupName": "/vpc/flow-logs/prod",
+                               "DeliverLogsPermissionArn": role, "DeliverLogsStatus": "FAILED",
+                               "DeliverLogsErrorMessage": "Access error", "CreationTime": "2024-02-12T16:47:49Z"}]}
+    base = {"eventVersion": "1.09", "eventSource": "iam.amazonaws.com", "awsRegion": "us-east-1", "eventTime": "2024-03-24T10:00:00Z",
+            "recipientAccountId": "381492650217", "readOnly": False}
+    arn = "arn:aws:iam::381492650217:policy/p"
+    records = [
+        {**base, "eventID": "e-create", "eventName": "CreatePolicy", "requestParameters": {"policyName": "p", "policyDocument": "{}"},
+         "responseElements": {"policy": arn}},
+        {**base, "eventID": "e-version", "eventName": "CreatePolicyVersion", "requestParameters": {"policyArn": arn, "policyDocument": "{}"},
+         "responseElements": {"policyVersion": ["v2"]}},
+        {**base, "eventID": "e-attach", "eventName": "AttachRolePolicy", "requestParameters": {"roleName": "flow-logs-role", "policyArn": arn},
+         "responseElements": None},
+    ]
+    (tmp_path / "describe-flow-logs.json").write_text(json.dumps(flow_logs))
+    (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))
+    (entry,) = diagnose(flowforensics.load(tmp_path)).flow_logs
+    assert entry.flow_log_id == "fl-0a1b2c3d4e5f60718"
