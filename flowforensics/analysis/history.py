@@ -236,8 +236,9 @@ def relevant_iam_events(events: Any, role_name: str, policy_arns: set[str] = fro
     arns = set(policy_arns)
     for column in ("policyArn", "permissionsBoundary"):
         arns |= {arn for arn in _request_column(changes[of_role], column) if arn}
-    created = pd.Series([(r.get("policy") or {}).get("arn") if isinstance(r, Mapping) else None for r in changes["response"]],
-                        index=changes.index, dtype=object)
+    made = [r.get("policy") if isinstance(r, Mapping) else None for r in changes["response"]]
+    created = pd.Series([policy.get("arn") if isinstance(policy, Mapping) else None for policy in made], index=changes.index,
+                        dtype=object)
     of_policies = iam & (_request_column(changes, "policyArn").isin(arns) | created.isin(arns))
     scps = changes["event_source"] == "organizations.amazonaws.com"
     return changes[of_role | of_policies | scps]
@@ -407,7 +408,7 @@ def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHist
     for row in reversed(rows):
         try:
             state.undo(row.event_name, row.request, row.response, row.event_source)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             continue  # a change that does not name its role or policy cannot be walked back
     history = RoleHistory(role_name=role_name, role_arn=role_arn, anchor=source, events=events, unread=unread)
     unknown = IamState(roles={role_name: RoleState(role_name=role_name, arn=role_arn)})
@@ -424,7 +425,7 @@ def role_history(evidence: Any, role_arn: str, *, until: Any = None) -> RoleHist
     for row in rows:
         try:
             state.apply(row.event_name, row.request, row.response, row.event_time, row.event_source)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             continue
         history.snapshots.append(
             RoleSnapshot(role_name, row.event_time, row.event_id, row.event_name, row.event_source, row.actor, state.copy(),

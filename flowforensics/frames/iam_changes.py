@@ -475,6 +475,6 @@ def replay(events: Any, state: IamState | None = None) -> IamState:
     for row in changes.itertuples(index=False):
         try:
             state.apply(row.event_name, row.request, row.response, row.event_time, row.event_source)
-        except (KeyError, TypeError):
+        except (KeyError, TypeError, AttributeError):
             continue  # a change without the role or policy it names cannot be placed
     return state
