@@ -166,3 +166,16 @@ def test_a_lone_surrogate_in_json_text_is_shown_as_its_escape_not_a_crash(tmp_pa
     assert row["record"]["eventID"] == "id-\ud800"  # the record itself as read
     assert list(evidence.flow_logs["flow_log_id"]) == ["fl-\\ud800"]
     assert main(["diagnose", str(tmp_path)]) == 0
+
+
+def test_a_load_problem_quoting_a_lone_surrogate_shows_its_escape(tmp_path):
+    # A file that is not evidence is reported with its keys; a key "\ud800" made a reason UTF-8 cannot hold,
+    # and the report's appendix (a table of the load problems) stopped on it.
+    from flowforensics.presentation.investigation import Investigation
+
+    (tmp_path / "odd.json").write_text(json.dumps({"\ud800": None, "b\udfff": 1}))
+    (tmp_path / "flow-logs.json").write_text(json.dumps({"FlowLogs": [{"FlowLogId": "fl-1", "LogGroupName": "g", "DeliverLogsStatus": "SUCCESS"}]}))
+    evidence = flowforensics.load(tmp_path)
+    assert [problem.reason for problem in evidence.problems] == [
+        "not evidence: a JSON object with keys [b\\udfff, \\ud800] matches no AWS output flowforensics reads"]
+    Investigation(evidence).appendix().markup.encode("utf-8")
