@@ -65,6 +65,11 @@ class LoadProblem:
     path: str
     reason: str
 
+    def __post_init__(self) -> None:
+        # A reason may quote the evidence (a key, a value): a lone surrogate there (JSON's "\ud800"), which UTF-8
+        # cannot hold, is kept as the escape the JSON wrote, so that every reason can be printed and shown.
+        object.__setattr__(self, "reason", self.reason.encode("utf-8", "backslashreplace").decode())
+
     def __str__(self) -> str:
         return f"{self.path}: {self.reason}"
 
