@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 from aws_cli import check_cli_command
@@ -162,3 +163,19 @@ def test_the_boundary_is_kept_and_extended_in_a_new_version(tmp_path, versions, 
         assert options[0]["VersionId"] == "v1"
     document = json.loads(options[-1]["PolicyDocument"])
     assert document["Statement"][0]["Action"] == ["ec2:*", "s3:*"]  # the boundary still bounds the role
+
+
+@pytest.mark.parametrize("statement", [{"Sid": "Enable IAM User Permissions", "Effect": None}, None], ids=["effect-null", "null"])
+def test_a_key_policy_that_is_not_a_policy_gets_no_fix_and_stops_nothing(scenario_folder, tmp_path, statement):
+    # A key policy whose statement has no Effect, or is not an object, cannot be evaluated: the proof of the
+    # key policy fix stopped every diagnosis on it (PolicyError). No fix is proven from it.
+    import shutil
+
+    folder = Path(shutil.copytree(scenario_folder("kms-key-denied"), tmp_path / "ev"))
+    path = folder / "kms/eu-west-1/get-key-policy.json"
+    document = json.loads(path.read_text())
+    policy = json.loads(document["Policy"])
+    policy["Statement"][0] = {**policy["Statement"][0], **statement} if statement else statement
+    path.write_text(json.dumps({**document, "Policy": json.dumps(policy)}))
+    entry = diagnose(flowforensics.load(folder)).flow_logs[0]
+    assert "PutKeyPolicy" not in _operations(entry.remediation.commands)
