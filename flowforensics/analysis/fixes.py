@@ -14,7 +14,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from flowforensics.analysis.iam import delivery_verdict, evaluate
+from flowforensics.analysis.iam import PolicyError, delivery_verdict, evaluate
 from flowforensics.analysis.iam.delivery import LOG_GROUP_ARN
 from flowforensics.analysis.iam.remediation import (
     DEFAULT_POLICY_NAME,
@@ -154,17 +154,20 @@ def _grant_key_to_logs(facts: FlowLogFacts) -> Remediation | None:
     fixed = {**facts.key_policy, "Statement": [*(statements if isinstance(statements, list) else [statements]), statement]}
     key_account = facts.kms_key_id.split(":")[4] if facts.kms_key_id.startswith("arn:") else facts.account_id
     for action in LOGS_KEY_CALLS:
-        decision = evaluate(
-            {
-                "principal": service,
-                "action": action,
-                "resource": facts.kms_key_id,
-                "resource_account": key_account,
-                "context": {"kms:EncryptionContext:aws:logs:arn": group_arn},
-            },
-            identity_policies=[],
-            resource_policy=("key policy", fixed),
-        )
+        try:
+            decision = evaluate(
+                {
+                    "principal": service,
+                    "action": action,
+                    "resource": facts.kms_key_id,
+                    "resource_account": key_account,
+                    "context": {"kms:EncryptionContext:aws:logs:arn": group_arn},
+                },
+                identity_policies=[],
+                resource_policy=("key policy", fixed),
+            )
+        except PolicyError:
+            return None  # the collected key policy is not one AWS would hold: no fix can be proven on it
         if decision.decision != "Allowed":
             return None  # a deny in the key policy outranks the new statement: no fix to prove here
     return Remediation(
