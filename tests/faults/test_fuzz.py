@@ -24,7 +24,7 @@ from flowforensics.analysis.iam.simulate import simulate_text
 from flowforensics.errors import EvidenceError
 from flowforensics.evidence.manifest import EvidenceWriter, verify
 from tests.faults.conftest import digest_tree
-from tests.faults.strategies import JSON, SCALARS
+from tests.faults.strategies import JSON, SCALARS, TEXT
 from tests.iam.test_properties import CASES, LAYERS, decide, with_statement
 
 ACCOUNT = "381492650217"
@@ -72,6 +72,11 @@ def records(draw: st.DrawFn) -> dict[str, Any]:
                    f"e-{draw(st.integers(0, 10**6))}")
     for field in draw(st.lists(st.sampled_from(FIELDS), max_size=4, unique=True)):
         drawn[field] = draw(JSON)
+    request = drawn["requestParameters"]
+    if isinstance(request, dict) and request and draw(st.booleans()):
+        # A name the analysis matches on (the role, the policy, the log group) with hostile text in it.
+        name = draw(st.sampled_from(sorted(request)))
+        request[name] = f"{request[name]}{draw(TEXT)}"
     return drawn
 
 
