@@ -137,7 +137,8 @@ def _log_group_rows(evidence: Any, flow_log: dict[str, Any], role_arn: str | Non
     if not group:
         return
     events = evidence.events
-    events = events[(events["event_source"] == "logs.amazonaws.com") & (events["read_only"] != True)]  # noqa: E712 - nullable
+    # A record without readOnly (NA) is kept: only what says it is read-only is left out.
+    events = events[(events["event_source"] == "logs.amazonaws.com") & ~events["read_only"].fillna(False).astype(bool)]
     if role_arn:
         lifecycle = events["event_name"].isin(ROLE_LIFECYCLE_CALLS) & events["error_code"].isna()
         events = events[(events["session_issuer"].fillna("") != role_arn) | lifecycle]
