@@ -295,3 +295,14 @@ def test_a_response_of_another_shape_does_not_stop_the_role_history(tmp_path) ->
     (tmp_path / "trail.json").write_text(json.dumps({"Records": records}))
     (entry,) = diagnose(flowforensics.load(tmp_path)).flow_logs
     assert entry.flow_log_id == "fl-0a1b2c3d4e5f60718"
+
+
+def test_an_scp_without_its_summary_does_not_stop_the_role_history(scenario_folder, tmp_path) -> None:
+    # describe-policy's PolicySummary holds the SCP's ARN; without it the ARN is NA, and "NA or name" raised
+    # (pandas' NA has no truth value) in every diagnosis of the account.
+    folder = shutil.copytree(scenario_folder("scp-deny"), tmp_path / "ev")
+    for path in sorted(folder.glob("organizations/global/describe-policy*.json")):
+        document = json.loads(path.read_text())
+        path.write_text(json.dumps({"Policy": {**document["Policy"], "PolicySummary": None}}))
+    (entry,) = diagnose(flowforensics.load(folder)).flow_logs
+    assert entry.flow_log_id == SCENARIOS["scp-deny"].expected.flow_log_id
