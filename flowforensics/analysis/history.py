@@ -282,7 +282,7 @@ def _anchor(evidence: Any, role_name: str, role_arn: str | None) -> tuple[IamSta
         if not pd.isna(policy.is_default) and bool(policy.is_default):
             known.default_version = policy.version_id
     for policy in policies[policies["policy_type"] == "scp"].itertuples(index=False):
-        policy_id = str(policy.policy_arn or policy.policy_name).rsplit("/", 1)[-1]
+        policy_id = str(text(policy.policy_arn) or text(policy.policy_name)).rsplit("/", 1)[-1]
         state.scps[policy_id] = ScpState(
             policy_id=policy_id,
             name=policy.policy_name,
