@@ -116,12 +116,13 @@ def when(value: Any) -> str:
 
 
 def text(value: Any) -> str:
-    """Escape any value for HTML (times formatted, missing values as a dash)."""
+    """Escape any value for HTML (times formatted, missing values as a dash; a lone surrogate, JSON's
+    ``"\\ud800"``, which UTF-8 cannot write, as that escape)."""
     if is_missing(value):
         return MISSING
     if isinstance(value, datetime):
         return when(value)
-    return html.escape(str(value), quote=True)
+    return html.escape(str(value).encode("utf-8", "backslashreplace").decode(), quote=True)
 
 
 def code(value: str, css_class: str = "ff-code") -> Html:

@@ -23,9 +23,10 @@ from collections.abc import Iterator
 from typing import Any, TextIO
 
 # Characters that change what a terminal shows rather than being shown: C0 and C1 controls, DEL, and the
-# Unicode line separators and bidirectional controls (Trojan Source, CVE-2021-42574).
+# Unicode line separators and bidirectional controls (Trojan Source, CVE-2021-42574). And lone surrogates
+# (JSON's "\ud800"), which no encoding can write: printing one would stop the output.
 _INVISIBLE = [*range(0x00, 0x20), 0x7F, *range(0x80, 0xA0), 0x200E, 0x200F, *range(0x202A, 0x202F),
-              *range(0x2066, 0x206A), 0x2028, 0x2029]
+              *range(0x2066, 0x206A), 0x2028, 0x2029, *range(0xD800, 0xE000)]
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -55,8 +56,9 @@ def for_terminal(value: Any) -> str:
     Returns
     -------
     str
-        The text, with C0/C1 controls, DEL, line separators and bidirectional controls escaped
-        (``\\x1b``, ``\\n``, ``\\u202e``), so that it can neither move the cursor nor start a new line.
+        The text, with C0/C1 controls, DEL, line separators, bidirectional controls and lone surrogates
+        escaped (``\\x1b``, ``\\n``, ``\\u202e``, ``\\ud800``), so that it can neither move the cursor nor
+        start a new line, and can always be written.
     """
     if value is None:
         return ""

@@ -131,3 +131,12 @@ def test_an_error_message_naming_a_hostile_file_is_one_line(tmp_path: Path, caps
     assert main(["diagnose", str(hostile)]) == 1
     err = capsys.readouterr().err
     assert len(err.splitlines()) == 1 and not CONTROL.search(err)
+
+
+def test_a_lone_surrogate_is_shown_as_its_escape_on_a_terminal_and_in_html() -> None:
+    # JSON's "\ud800" is a lone surrogate in Python: UTF-8 cannot write it, so printing or saving it stopped.
+    from flowforensics.presentation import markup
+
+    assert for_terminal("role-\ud800\udfff") == "role-\\ud800\\udfff"
+    assert markup.text("<role-\ud800>") == "&lt;role-\\ud800&gt;"
+    assert for_terminal("ok \U0001f600") == "ok \U0001f600"  # a character outside the BMP is text
