@@ -219,20 +219,12 @@ def test_a_delivering_flow_log_is_not_asked_whether_it_was_throttled(scenario_fo
     assert "aws ec2 describe-flow-logs" not in capsys.readouterr().out
 
 
-def test_a_trigger_whose_record_names_no_principal_has_a_null_actor(tmp_path, capsys) -> None:
+def test_a_trigger_whose_record_names_no_principal_has_a_null_actor(log_group_deleted, capsys) -> None:
     # A DeleteLogGroup whose record carries no userIdentity (an export that dropped it, or a forged record)
     # left the trigger's actor NA: diagnose --json stopped on it ("NAType is not JSON serializable").
     from flowforensics.cli import main
 
-    flow_logs = {"FlowLogs": [{"FlowLogId": "fl-0a1b2c3d4e5f60718", "ResourceId": "vpc-0a1b2c3d", "LogGroupName": "/vpc/flow-logs/prod",
-                               "DeliverLogsPermissionArn": "arn:aws:iam::381492650217:role/flow-logs-role",
-                               "DeliverLogsStatus": "FAILED", "DeliverLogsErrorMessage": "Access error",
-                               "CreationTime": "2024-02-12T16:47:49Z"}]}
-    deleted = {"eventVersion": "1.09", "eventSource": "logs.amazonaws.com", "eventName": "DeleteLogGroup", "awsRegion": "eu-west-1",
-               "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-0", "recipientAccountId": "381492650217",
-               "readOnly": False, "requestParameters": {"logGroupName": "/vpc/flow-logs/prod"}, "responseElements": None}
-    (tmp_path / "describe-flow-logs.json").write_text(json.dumps(flow_logs))
-    (tmp_path / "trail.json").write_text(json.dumps({"Records": [deleted]}))
+    tmp_path = log_group_deleted("userIdentity")
     assert main(["diagnose", str(tmp_path), "--json"]) == 0
     (entry,) = json.loads(capsys.readouterr().out)["flow_logs"]
     assert (entry["root_cause"], entry["trigger"]["event_id"], entry["trigger"]["actor"]) == ("log-group-deleted", "e-0", None)

@@ -147,19 +147,10 @@ def test_the_role_creating_its_log_group_again_is_a_change_its_stream_calls_are_
     assert list(table.loc[table["lane"] == "log-group", "event_id"]) == ["created"]
 
 
-def test_a_log_group_change_whose_record_has_no_read_only_is_on_the_timeline(tmp_path) -> None:
+def test_a_log_group_change_whose_record_has_no_read_only_is_on_the_timeline(log_group_deleted) -> None:
     # A record without readOnly (an export that dropped it, or a forged one) left it NA, and "NA != True" is NA,
     # which pandas' filter drops: the DeleteLogGroup that stopped delivery was missing from the timeline.
-    flow_logs = {"FlowLogs": [{"FlowLogId": "fl-0a1b2c3d4e5f60718", "ResourceId": "vpc-0a1b2c3d", "LogGroupName": "/vpc/flow-logs/prod",
-                               "DeliverLogsPermissionArn": "arn:aws:iam::381492650217:role/flow-logs-role",
-                               "DeliverLogsStatus": "FAILED", "DeliverLogsErrorMessage": "Access error",
-                               "CreationTime": "2024-02-12T16:47:49Z"}]}
-    deleted = {"eventVersion": "1.09", "eventSource": "logs.amazonaws.com", "eventName": "DeleteLogGroup", "awsRegion": "eu-west-1",
-               "eventTime": "2024-03-24T10:00:00Z", "eventID": "e-0", "recipientAccountId": "381492650217",
-               "userIdentity": {"type": "IAMUser", "arn": "arn:aws:iam::381492650217:user/mallory"},
-               "requestParameters": {"logGroupName": "/vpc/flow-logs/prod"}, "responseElements": None}
-    (tmp_path / "describe-flow-logs.json").write_text(json.dumps(flow_logs))
-    (tmp_path / "trail.json").write_text(json.dumps({"Records": [deleted]}))
+    tmp_path = log_group_deleted("readOnly")
     rows = timeline(flowforensics.load(tmp_path))
     assert list(rows.loc[rows["lane"] == "log-group", "summary"]) == [
         "DeleteLogGroup /vpc/flow-logs/prod by arn:aws:iam::381492650217:user/mallory"]
