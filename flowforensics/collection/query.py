@@ -21,19 +21,18 @@ import time
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from pathlib import Path
 from typing import Any
 
 from botocore.exceptions import ClientError
 
 from flowforensics.collection.query_records import to_record
 from flowforensics.collection.recorder import GAP_EXCEPTIONS, CollectionResult, Recorder, gap_kind
-from flowforensics.collection.runner import DEFAULT_DEADLINE, record_bounded
+from flowforensics.collection.runner import DEFAULT_DEADLINE, earlier_manifest, record_bounded
 from flowforensics.collection.session import ClientFactory, make_session
 from flowforensics.collection.stopping import Stop, Stopped
 from flowforensics.collection.trail_sql import ATHENA_COLUMNS, LAKE_COLUMNS, Column, QueryPlan
-from flowforensics.errors import CollectionError, EvidenceError
-from flowforensics.evidence.manifest import MANIFEST_NAME, EvidenceWriter, read_manifest
+from flowforensics.errors import CollectionError
+from flowforensics.evidence.manifest import EvidenceWriter
 from flowforensics.evidence.values import iso
 
 DEFAULT_WINDOW = timedelta(days=7)
@@ -198,12 +197,7 @@ def unfinished_window(folder: str | os.PathLike[str], plan: QueryPlan) -> tuple[
     ``collect`` reuses it when no ``--start`` or ``--end`` is given, so that the same command asks the
     same query again (and :func:`resumable` finds it).
     """
-    if not (Path(folder) / MANIFEST_NAME).is_file():
-        return None
-    try:
-        queries = read_manifest(folder).get("queries")
-    except EvidenceError:
-        return None
+    queries = (earlier_manifest(folder) or {}).get("queries")
     same = [q for q in queries or [] if isinstance(q, dict) and (q.get("engine"), q.get("source")) == (plan.engine, plan.source)]
     recorded = same[-1].get("window") if same and same[-1].get("complete") is not True else None
     try:

@@ -39,14 +39,20 @@ class CollectionInterrupted(KeyboardInterrupt):
         self.result = result
 
 
-def unfinished_run(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
-    """The folder's last collection run when it did not finish (interrupted, deadline, credentials), else ``None``."""
+def earlier_manifest(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The manifest an earlier run left in ``folder``, or ``None`` when there is none that can be read
+    (this run then resumes nothing)."""
     if not (Path(folder) / MANIFEST_NAME).is_file():
         return None
     try:
-        runs = read_manifest(folder).get("runs")
+        return read_manifest(folder)
     except EvidenceError:
         return None
+
+
+def unfinished_run(folder: str | os.PathLike[str]) -> dict[str, Any] | None:
+    """The folder's last collection run when it did not finish (interrupted, deadline, credentials), else ``None``."""
+    runs = (earlier_manifest(folder) or {}).get("runs")
     last = runs[-1] if isinstance(runs, list) and runs and isinstance(runs[-1], dict) else None
     return last if last is not None and last.get("outcome") != "complete" else None
 
